@@ -4,6 +4,7 @@
 #include "unetpp/error.hpp"
 #include "unetpp/log.hpp"
 #include "unetpp/parallel.hpp"
+#include "unetpp/parameter.hpp"
 #include "unetpp/random.hpp"
 #include "unetpp/simd/simd.hpp"
 #include "unetpp/tensor.hpp"
