@@ -1,0 +1,208 @@
+#pragma once
+// 2-D convolution, fast path: lowered onto the packed GEMM (gemm.hpp).
+//
+//   forward:          y[n,k,i,j] = b[k] + sum_{c,r,s} w[k,c,r,s] * x[n,c,i*st+r-pad, j*st+s-pad]
+//   backward data:    dx[n,c,h,w] += sum_{k,r,s} w[k,c,r,s] * dy[n,k,i,j]   (h = i*st+r-pad, ...)
+//   backward weight:  dw[k,c,r,s] = sum_{n,i,j} dy[n,k,i,j] * x[n,c,i*st+r-pad, j*st+s-pad]
+//                     db[k] = sum_{n,i,j} dy[n,k,i,j]
+// Layouts: x N C H W, w K C R S, y N K OH OW (see conv2d_reference.hpp for the spec and checks).
+//
+// Lowering, per image (Chellapilla et al., "High performance convolutional neural networks for
+// document processing", 2006): col[(c,r,s), (i,j)] is the im2col matrix (conv2d_im2col.hpp), so
+//   forward          Y[K, OH*OW] = W[K, C*R*S] * col
+//   backward data    stride 1 and pad <= R-1 (the U-Net's 3x3 pad 1): a forward convolution of dy
+//                    with weights flipped in space and with C and K swapped, added into dx;
+//                    otherwise col = W^T * dY, then col2im adds col into dx
+//   backward weight  dW[K, C*R*S] = sum_n dY_n * col_n^T
+// A 1x1, stride 1, pad 0 convolution skips im2col: x itself is the column matrix.
+//
+// Threads: forward and backward data give each thread whole images. Backward weight splits the
+// batch into a fixed number of groups (independent of the thread count), sums each group in image
+// order into its own partial dW and adds the partials in group order, so every result is
+// bit-identical for any thread count.
+
+#include <algorithm>
+#include <cstdint>
+
+#include "unetpp/kernels/conv2d_im2col.hpp"
+#include "unetpp/kernels/conv2d_reference.hpp"
+#include "unetpp/kernels/gemm.hpp"
+#include "unetpp/kernels/scratch.hpp"
+#include "unetpp/parallel.hpp"
+#include "unetpp/simd/simd.hpp"
+
+namespace unetpp {
+namespace detail {
+
+// Batch groups for the weight gradient: fixed, so the summation order never depends on threads.
+constexpr int64_t kConvWeightGroups = 4;
+
+inline bool conv2d_is_pointwise(const Conv2dSpec& s) {
+    return s.R == 1 && s.S == 1 && s.stride == 1 && s.pad == 0;
+}
+
+// One image: y (K x OH*OW) = [bias] + W * col(x), or y += W * col(x) when accumulate.
+template <class T>
+void conv2d_forward_image(const Conv2dSpec& s, const ConvGeometry& g, const T* x, const T* w,
+                          const T* bias, T* y, bool accumulate) {
+    const int64_t crs = s.C * s.R * s.S, pixels = g.OH * g.OW;
+    if (bias && !accumulate) {
+        for (int64_t k = 0; k < s.K; ++k) std::fill(y + k * pixels, y + (k + 1) * pixels, bias[k]);
+        accumulate = true;
+    }
+    const T* col = x;
+    if (!conv2d_is_pointwise(s)) {
+        T* buffer = scratch<T>(ScratchSlot::kConvColumns, crs * pixels);
+        im2col(s, g, x, buffer);
+        col = buffer;
+    }
+    GemmSpec mm;
+    mm.M = s.K, mm.N = pixels, mm.K = crs;
+    mm.lda = crs, mm.ldb = pixels, mm.ldc = pixels, mm.accumulate = accumulate;
+    gemm(mm, w, col, y);
+}
+
+// Forward over a batch; images split over threads.
+template <class T>
+void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N, const T* x,
+                          const T* w, const T* bias, T* y, bool accumulate) {
+    const int64_t x_size = s.C * g.H * g.W, y_size = s.K * g.OH * g.OW;
+    parallel_for(0, N, [&](int64_t n) {
+        conv2d_forward_image(s, g, x + n * x_size, w, bias, y + n * y_size, accumulate);
+    });
+}
+
+// w'[c,k,r,s] = w[k,c,R-1-r,S-1-s]: the weights of the convolution that maps dy to dx.
+template <class T>
+void conv2d_flip_weights(const Conv2dSpec& s, const T* w, T* flipped) {
+    const int64_t rs = s.R * s.S;
+    for (int64_t k = 0; k < s.K; ++k)
+        for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t t = 0; t < rs; ++t) {
+                flipped[(c * s.K + k) * rs + (rs - 1 - t)] = w[(k * s.C + c) * rs + t];
+            }
+}
+
+// dx_n += col2im(W^T * dY_n) for one image (any stride and padding).
+template <class T>
+void conv2d_backward_data_image(const Conv2dSpec& s, const ConvGeometry& g, const T* dy,
+                                const T* w, T* dx) {
+    const int64_t crs = s.C * s.R * s.S, pixels = g.OH * g.OW;
+    GemmSpec mm;
+    mm.M = crs, mm.N = pixels, mm.K = s.K;
+    mm.lda = crs, mm.ldb = pixels, mm.ldc = pixels, mm.trans_a = true;
+    if (conv2d_is_pointwise(s)) {
+        mm.accumulate = true;
+        gemm(mm, w, dy, dx);
+        return;
+    }
+    T* col = scratch<T>(ScratchSlot::kConvColumns, crs * pixels);
+    gemm(mm, w, dy, col);
+    col2im_add(s, g, col, dx);
+}
+
+// dW (+)= dY_n * col_n^T for one image.
+template <class T>
+void conv2d_backward_weight_image(const Conv2dSpec& s, const ConvGeometry& g, const T* x,
+                                  const T* dy, T* dw, bool accumulate) {
+    const int64_t crs = s.C * s.R * s.S, pixels = g.OH * g.OW;
+    const T* col = x;
+    if (!conv2d_is_pointwise(s)) {
+        T* buffer = scratch<T>(ScratchSlot::kConvColumns, crs * pixels);
+        im2col(s, g, x, buffer);
+        col = buffer;
+    }
+    GemmSpec mm;
+    mm.M = s.K, mm.N = crs, mm.K = pixels;
+    mm.lda = pixels, mm.ldb = pixels, mm.ldc = crs, mm.trans_b = true;
+    mm.accumulate = accumulate;
+    gemm(mm, dy, col, dw);
+}
+
+}  // namespace detail
+
+// Forward convolution. x: N C H W, weight: K C R S, bias: K values or nullptr, y: N K OH OW with
+// OH = spec.out_h(H), OW = spec.out_w(W). ASSIGNS y.
+// Requires: contiguous tensors of those shapes (ShapeError naming expected and actual otherwise);
+// y must not overlap the inputs. Guarantees: bit-identical for any thread count; callable inside
+// a parallel_for body; no allocation once the scratch buffers have grown.
+template <class T>
+void conv2d_forward(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorView<T> weight,
+                    const T* bias, TensorView<T> y) {
+    detail::conv2d_check_input("conv2d_forward", spec, "input", x, weight);
+    detail::conv2d_check_output("conv2d_forward", spec, x, "output", y);
+    const detail::ConvGeometry g(spec, x.h(), x.w());
+    detail::conv2d_forward_batch(spec, g, x.n(), x.data(), weight.data(), bias, y.data(), false);
+}
+
+// Input gradient. dy: N K OH OW, weight: K C R S, dx: N C H W. ADDS the gradient into dx (skip
+// and concat paths sum there). Same requirements and guarantees as conv2d_forward.
+template <class T>
+void conv2d_backward_data(const Conv2dSpec& spec, ConstTensorView<T> dy,
+                          ConstTensorView<T> weight, TensorView<T> dx) {
+    detail::conv2d_check_input("conv2d_backward_data", spec, "dx", dx, weight);
+    detail::conv2d_check_output("conv2d_backward_data", spec, dx, "dy", dy);
+    const detail::ConvGeometry g(spec, dx.h(), dx.w());
+    const int64_t N = dx.n(), dx_size = spec.C * g.H * g.W, dy_size = spec.K * g.OH * g.OW;
+
+    // 1. stride 1, square kernel, pad <= R-1: forward convolution of dy with flipped weights
+    if (spec.stride == 1 && spec.R == spec.S && spec.pad <= spec.R - 1 &&
+        !detail::conv2d_is_pointwise(spec)) {
+        Conv2dSpec flipped_spec{spec.K, spec.C, spec.R, spec.S, 1, spec.R - 1 - spec.pad};
+        T* flipped = scratch<T>(ScratchSlot::kConvWeights, weight.numel());
+        detail::conv2d_flip_weights(spec, weight.data(), flipped);
+        const detail::ConvGeometry fg(flipped_spec, g.OH, g.OW);
+        detail::conv2d_forward_batch(flipped_spec, fg, N, dy.data(), flipped,
+                                     static_cast<const T*>(nullptr), dx.data(), true);
+        return;
+    }
+
+    // 2. otherwise GEMM into columns and col2im, image by image
+    parallel_for(0, N, [&](int64_t n) {
+        detail::conv2d_backward_data_image(spec, g, dy.data() + n * dy_size, weight.data(),
+                                           dx.data() + n * dx_size);
+    });
+}
+
+// Weight and bias gradients summed over the batch. x: N C H W, dy: N K OH OW, dweight: K C R S,
+// dbias: K values or nullptr. ASSIGNS dweight and dbias. Same requirements and guarantees as
+// conv2d_forward (the batch sum uses a fixed grouping, independent of the thread count).
+template <class T>
+void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorView<T> dy,
+                            TensorView<T> dweight, T* dbias) {
+    const char* what = "conv2d_backward_weight";
+    detail::conv2d_check_input(what, spec, "input", x, ConstTensorView<T>(dweight));
+    detail::conv2d_check_output(what, spec, x, "dy", dy);
+    const detail::ConvGeometry g(spec, x.h(), x.w());
+    const int64_t N = x.n(), x_size = spec.C * g.H * g.W, dy_size = spec.K * g.OH * g.OW;
+    const int64_t w_size = dweight.numel(), pixels = g.OH * g.OW;
+
+    // 1. each group of images sums into its own partial (group 0 straight into dweight)
+    const int64_t groups = std::max<int64_t>(1, std::min(N, detail::kConvWeightGroups));
+    T* partials = scratch<T>(ScratchSlot::kConvPartial, (groups - 1) * w_size);
+    if (N == 0) std::fill(dweight.data(), dweight.data() + w_size, T(0));
+    parallel_for(0, groups, [&](int64_t group) {
+        T* dw = group == 0 ? dweight.data() : partials + (group - 1) * w_size;
+        int64_t lo = detail::even_split(N, groups, group);
+        int64_t hi = detail::even_split(N, groups, group + 1);
+        for (int64_t n = lo; n < hi; ++n) {
+            detail::conv2d_backward_weight_image(spec, g, x.data() + n * x_size,
+                                                 dy.data() + n * dy_size, dw, n > lo);
+        }
+    });
+
+    // 2. add the partials in group order
+    for (int64_t group = 1; group < groups; ++group) {
+        simd::add(w_size, dweight.data(), partials + (group - 1) * w_size, dweight.data());
+    }
+
+    // 3. bias gradient: per output channel, images then pixels in order
+    if (dbias == nullptr) return;
+    parallel_for(0, spec.K, [&](int64_t k) {
+        T sum = 0;
+        for (int64_t n = 0; n < N; ++n) sum += simd::sum(pixels, dy.data() + n * dy_size + k * pixels);
+        dbias[k] = sum;
+    });
+}
+
+}  // namespace unetpp

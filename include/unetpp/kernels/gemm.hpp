@@ -1,0 +1,236 @@
+#pragma once
+// General matrix multiply, row-major:
+//   C[i,j] = (accumulate ? C[i,j] : 0) + sum_k op(A)[i,k] * op(B)[k,j],   i < M, j < N, k < K
+// with op(A) = A^T when trans_a and op(B) = B^T when trans_b (GemmSpec in gemm_reference.hpp).
+//
+// Method (after Goto and van de Geijn, "Anatomy of high-performance matrix multiplication",
+// ACM TOMS 2008, and the BLIS framework): A is packed once into column-interleaved row blocks of
+// at most kMaxMR rows; for each K block of at most kKc and each 32-wide (AVX-512) strip of
+// columns, the strip of B is packed into a contiguous panel that stays in L1 while the
+// register-blocked microkernel (simd/gemm_avx512.hpp, simd/gemm_avx2.hpp, or the portable one
+// below) sweeps every row block of A over it.
+//
+// Threads split the column strips; every C element is summed in the same k order whatever the
+// thread count, so results are bit-identical for 1 or many threads. Scratch for packing comes from
+// kernels/scratch.hpp (no allocation in steady state).
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "unetpp/kernels/gemm_reference.hpp"
+#include "unetpp/kernels/scratch.hpp"
+#include "unetpp/parallel.hpp"
+#include "unetpp/simd/simd.hpp"
+
+#if defined(UNETPP_SIMD_AVX512)
+#include "unetpp/simd/gemm_avx512.hpp"
+#elif defined(UNETPP_SIMD_AVX2)
+#include "unetpp/simd/gemm_avx2.hpp"
+#endif
+
+namespace unetpp {
+namespace detail {
+
+// Portable microkernel with the same contract as the SIMD ones: an MR x 8 tile of C.
+template <class T>
+struct GemmKernelScalar {
+    static constexpr int kNR = 8;
+    static constexpr int kMaxMR = 4;
+
+    template <int MR>
+    static void run(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t n_valid,
+                    bool accumulate) {
+        T acc[MR][kNR] = {};
+        for (int64_t k = 0; k < kc; ++k) {
+            for (int i = 0; i < MR; ++i) {
+                for (int j = 0; j < kNR; ++j) acc[i][j] += a[i] * b[j];
+            }
+            a += MR;
+            b += kNR;
+        }
+        for (int i = 0; i < MR; ++i) {
+            for (int64_t j = 0; j < n_valid; ++j) {
+                c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+            }
+        }
+    }
+};
+
+// The microkernel for element type T on this build.
+template <class T>
+struct GemmKernelFor {
+    using type = GemmKernelScalar<T>;
+};
+#if defined(UNETPP_SIMD_AVX512)
+template <>
+struct GemmKernelFor<float> {
+    using type = avx512::GemmKernel;
+};
+#elif defined(UNETPP_SIMD_AVX2)
+template <>
+struct GemmKernelFor<float> {
+    using type = avx2::GemmKernel;
+};
+#endif
+
+// Calls Kernel::run<mr> for a runtime mr in [1, Kernel::kMaxMR].
+template <class Kernel, int MR = Kernel::kMaxMR, class T>
+void gemm_kernel_dispatch(int mr, int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                          int64_t n_valid, bool accumulate) {
+    if constexpr (MR >= 1) {
+        if (mr == MR) {
+            Kernel::template run<MR>(kc, a, b, c, ldc, n_valid, accumulate);
+            return;
+        }
+        gemm_kernel_dispatch<Kernel, MR - 1>(mr, kc, a, b, c, ldc, n_valid, accumulate);
+    }
+}
+
+// K blocking: the packed B panel (kKc x NR) stays in L1, the packed A block in L2.
+constexpr int64_t kGemmKc = 256;
+
+// Splits [0, n) into `blocks` nearly equal parts; returns the start of part b.
+inline int64_t even_split(int64_t n, int64_t blocks, int64_t b) {
+    int64_t base = n / blocks, extra = n % blocks;
+    return b * base + std::min(b, extra);
+}
+
+// How M rows and K columns are cut into microkernel row blocks and K blocks.
+struct GemmBlocking {
+    int64_t row_blocks = 0, k_blocks = 0;
+
+    GemmBlocking(int64_t M, int64_t K, int max_mr) {
+        row_blocks = (M + max_mr - 1) / max_mr;
+        k_blocks = std::max<int64_t>(1, (K + kGemmKc - 1) / kGemmKc);
+    }
+};
+
+// Packs op(A)[r0 + i, k0 + k] for i < mr, k < kc as dst[k*mr + i].
+template <class T>
+void gemm_pack_a(const GemmSpec& s, const T* a, int64_t r0, int64_t mr, int64_t k0, int64_t kc,
+                 T* dst) {
+    if (s.trans_a) {
+        for (int64_t k = 0; k < kc; ++k) {
+            std::memcpy(dst + k * mr, a + (k0 + k) * s.lda + r0, mr * sizeof(T));
+        }
+        return;
+    }
+    for (int64_t i = 0; i < mr; ++i) {
+        const T* row = a + (r0 + i) * s.lda + k0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = row[k];
+    }
+}
+
+// Packs op(B)[k0 + k, j0 + j] for k < kc, j < NR as dst[k*NR + j], zero past n_valid columns.
+template <class T, int NR>
+void gemm_pack_b(const GemmSpec& s, const T* b, int64_t k0, int64_t kc, int64_t j0,
+                 int64_t n_valid, T* dst) {
+    if (!s.trans_b) {
+        for (int64_t k = 0; k < kc; ++k) {
+            const T* row = b + (k0 + k) * s.ldb + j0;
+            std::memcpy(dst + k * NR, row, n_valid * sizeof(T));
+            std::fill(dst + k * NR + n_valid, dst + (k + 1) * NR, T(0));
+        }
+        return;
+    }
+    int64_t j = 0;
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value && NR % 16 == 0) {
+        // 16 x 16 blocks transposed in registers; the rest element by element
+        int64_t k_vec = kc / 16 * 16;
+        for (; j + 16 <= n_valid; j += 16) {
+            for (int64_t k = 0; k < k_vec; k += 16) {
+                avx512::transpose_16x16(b + (j0 + j) * s.ldb + k0 + k, s.ldb, dst + k * NR + j,
+                                        NR);
+            }
+            for (int64_t k = k_vec; k < kc; ++k) {
+                for (int64_t jj = j; jj < j + 16; ++jj) {
+                    dst[k * NR + jj] = b[(j0 + jj) * s.ldb + k0 + k];
+                }
+            }
+        }
+    }
+#endif
+    for (int64_t k = 0; k < kc; ++k) {
+        for (int64_t jj = j; jj < NR; ++jj) {
+            dst[k * NR + jj] = jj < n_valid ? b[(j0 + jj) * s.ldb + k0 + k] : T(0);
+        }
+    }
+}
+
+// The packed driver. pack_b(k0, kc, j0, n_valid, dst) fills one B panel, so convolutions can
+// pack straight from an image. Requires M, N, K > 0.
+template <class T, class PackB>
+void gemm_packed(const GemmSpec& s, const T* a, PackB&& pack_b, T* c) {
+    using Kernel = typename GemmKernelFor<T>::type;
+    constexpr int NR = Kernel::kNR;
+    const GemmBlocking blk(s.M, s.K, Kernel::kMaxMR);
+
+    // 1. pack all of op(A): K block kb, row block rb at offset k0*M + r0*kc
+    T* a_packed = scratch<T>(ScratchSlot::kGemmA, s.M * s.K);
+    for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
+        int64_t k0 = even_split(s.K, blk.k_blocks, kb);
+        int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
+        for (int64_t rb = 0; rb < blk.row_blocks; ++rb) {
+            int64_t r0 = even_split(s.M, blk.row_blocks, rb);
+            int64_t mr = even_split(s.M, blk.row_blocks, rb + 1) - r0;
+            gemm_pack_a(s, a, r0, mr, k0, kc, a_packed + k0 * s.M + r0 * kc);
+        }
+    }
+
+    // 2. each thread takes whole column strips; per strip, K blocks in order
+    const int64_t strips = (s.N + NR - 1) / NR;
+    parallel_chunks(strips, [&](int64_t strip_lo, int64_t strip_hi) {
+        T* b_panel = scratch<T>(ScratchSlot::kGemmB, kGemmKc * NR + NR);
+        for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
+            int64_t j0 = strip * NR;
+            int64_t n_valid = std::min<int64_t>(NR, s.N - j0);
+            for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
+                int64_t k0 = even_split(s.K, blk.k_blocks, kb);
+                int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
+                pack_b(k0, kc, j0, n_valid, b_panel);
+                bool acc = s.accumulate || kb > 0;
+                for (int64_t rb = 0; rb < blk.row_blocks; ++rb) {
+                    int64_t r0 = even_split(s.M, blk.row_blocks, rb);
+                    int mr = int(even_split(s.M, blk.row_blocks, rb + 1) - r0);
+                    gemm_kernel_dispatch<Kernel>(mr, kc, a_packed + k0 * s.M + r0 * kc, b_panel,
+                                                 c + r0 * s.ldc + j0, s.ldc, n_valid, acc);
+                }
+            }
+        }
+    });
+}
+
+// C = accumulate ? C : 0 for an empty sum (K == 0).
+template <class T>
+void gemm_empty_sum(const GemmSpec& s, T* c) {
+    if (s.accumulate) return;
+    for (int64_t i = 0; i < s.M; ++i) std::fill(c + i * s.ldc, c + i * s.ldc + s.N, T(0));
+}
+
+}  // namespace detail
+
+// C[M,N] = op(A)[M,K] * op(B)[K,N], plus the old C when spec.accumulate (see gemm_reference.hpp
+// for the exact indexing). Row-major with row strides lda, ldb, ldc.
+// Requires: lda, ldb, ldc at least the stored row lengths (ShapeError otherwise); C must not
+// overlap A or B. Guarantees: results independent of the thread count; safe to call inside a
+// parallel_for body (it then runs on the calling thread). Works for float (SIMD microkernel) and
+// double (portable microkernel).
+template <class T>
+void gemm(const GemmSpec& spec, const T* a, const T* b, T* c) {
+    detail::gemm_check("gemm", spec);
+    if (spec.M == 0 || spec.N == 0) return;
+    if (spec.K == 0) {
+        detail::gemm_empty_sum(spec, c);
+        return;
+    }
+    using Kernel = typename detail::GemmKernelFor<T>::type;
+    auto pack_b = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_valid, T* dst) {
+        detail::gemm_pack_b<T, Kernel::kNR>(spec, b, k0, kc, j0, n_valid, dst);
+    };
+    detail::gemm_packed(spec, a, pack_b, c);
+}
+
+}  // namespace unetpp
