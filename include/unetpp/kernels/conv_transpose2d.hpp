@@ -27,6 +27,9 @@
 #include <vector>
 
 #include "unetpp/error.hpp"
+#include "unetpp/kernels/bias.hpp"
+#include "unetpp/kernels/gemm.hpp"
+#include "unetpp/kernels/scratch.hpp"
 #include "unetpp/parallel.hpp"
 #include "unetpp/tensor.hpp"
 
@@ -144,27 +147,138 @@ void conv_transpose2d_backward_weight_reference(const ConvTranspose2dSpec& spec,
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fast path: per image one GEMM against the weight matrix plus a scatter or gather. Scratch for
+// Y' and G comes from ScratchSlot::kConvColumns, so a steady-state loop does not allocate.
+
+namespace detail {
+
+// y[k, 2i+r, 2j+s] = yp[(4k + 2r + s), (i W + j)] + b[k]: the forward scatter of one image.
+template <class T>
+void conv_transpose2d_scatter(int64_t K, int64_t H, int64_t W, const T* yp, const T* bias, T* y) {
+    const int64_t hw = H * W;
+    for (int64_t k = 0; k < K; ++k) {
+        const T b = bias ? bias[k] : T(0);
+        for (int64_t r = 0; r < 2; ++r) {
+            const T* s0 = yp + (4 * k + 2 * r) * hw;  // s = 0 plane
+            const T* s1 = s0 + hw;                     // s = 1 plane
+            for (int64_t i = 0; i < H; ++i) {
+                T* out = y + (k * 2 * H + 2 * i + r) * 2 * W;
+                const T* a = s0 + i * W;
+                const T* c = s1 + i * W;
+                for (int64_t j = 0; j < W; ++j) {
+                    out[2 * j] = a[j] + b;
+                    out[2 * j + 1] = c[j] + b;
+                }
+            }
+        }
+    }
+}
+
+// g[(4k + 2r + s), (i W + j)] = dy[k, 2i+r, 2j+s]: the gather of one image's output gradient.
+template <class T>
+void conv_transpose2d_gather(int64_t K, int64_t H, int64_t W, const T* dy, T* g) {
+    const int64_t hw = H * W;
+    for (int64_t k = 0; k < K; ++k) {
+        for (int64_t r = 0; r < 2; ++r) {
+            T* s0 = g + (4 * k + 2 * r) * hw;
+            T* s1 = s0 + hw;
+            for (int64_t i = 0; i < H; ++i) {
+                const T* in = dy + (k * 2 * H + 2 * i + r) * 2 * W;
+                T* a = s0 + i * W;
+                T* c = s1 + i * W;
+                for (int64_t j = 0; j < W; ++j) {
+                    a[j] = in[2 * j];
+                    c[j] = in[2 * j + 1];
+                }
+            }
+        }
+    }
+}
+
+// Runs body(n) for every image: one image per thread when there are enough images, else image
+// after image with each GEMM splitting its columns over the threads. Either way every output is
+// computed by the same sequence of operations, so results do not depend on the thread count.
+template <class Body>
+void conv_transpose2d_per_image(int64_t N, Body&& body) {
+    if (N >= num_threads()) {
+        parallel_for(0, N, body);
+        return;
+    }
+    for (int64_t n = 0; n < N; ++n) body(n);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
 // Public kernels. Contracts as the references; y, dx and dweight must not alias the inputs.
 
 // ASSIGNS y (N K 2H 2W) = transposed convolution of x (N C H W) plus bias (K, or nullptr).
 template <class T>
 void conv_transpose2d_forward(const ConvTranspose2dSpec& spec, ConstTensorView<T> x,
                               ConstTensorView<T> weight, const T* bias, TensorView<T> y) {
-    conv_transpose2d_forward_reference(spec, x, weight, bias, y);
+    detail::conv_transpose2d_check<T>("conv_transpose2d_forward", spec, x, weight, y);
+    const int64_t C = spec.C, K = spec.K, H = x.h(), W = x.w(), hw = H * W;
+    if (hw == 0) return;
+    // Y'[4K, HW] = W[C, 4K]^T * X[C, HW]
+    GemmSpec g;
+    g.M = 4 * K, g.N = hw, g.K = C;
+    g.lda = 4 * K, g.ldb = hw, g.ldc = hw;
+    g.trans_a = true;
+    detail::conv_transpose2d_per_image(x.n(), [&](int64_t n) {
+        T* yp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * hw);
+        gemm(g, weight.data(), x.data() + n * C * hw, yp);
+        detail::conv_transpose2d_scatter(K, H, W, yp, bias, y.data() + n * K * 4 * hw);
+    });
 }
 
 // Input gradient. ADDS into dx (N C H W); dy is N K 2H 2W.
 template <class T>
 void conv_transpose2d_backward_data(const ConvTranspose2dSpec& spec, ConstTensorView<T> dy,
                                     ConstTensorView<T> weight, TensorView<T> dx) {
-    conv_transpose2d_backward_data_reference(spec, dy, weight, dx);
+    detail::conv_transpose2d_check<T>("conv_transpose2d_backward_data", spec, dx, weight, dy,
+                                      "dx", "dy");
+    const int64_t C = spec.C, K = spec.K, H = dx.h(), W = dx.w(), hw = H * W;
+    if (hw == 0) return;
+    // dX[C, HW] += W[C, 4K] * G[4K, HW]
+    GemmSpec g;
+    g.M = C, g.N = hw, g.K = 4 * K;
+    g.lda = 4 * K, g.ldb = hw, g.ldc = hw;
+    g.accumulate = true;
+    detail::conv_transpose2d_per_image(dx.n(), [&](int64_t n) {
+        T* gp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * hw);
+        detail::conv_transpose2d_gather(K, H, W, dy.data() + n * K * 4 * hw, gp);
+        gemm(g, weight.data(), gp, dx.data() + n * C * hw);
+    });
 }
 
 // Weight and bias gradients. ASSIGNS dweight (C K 2 2) and, unless nullptr, dbias (K).
 template <class T>
 void conv_transpose2d_backward_weight(const ConvTranspose2dSpec& spec, ConstTensorView<T> x,
                                       ConstTensorView<T> dy, TensorView<T> dweight, T* dbias) {
-    conv_transpose2d_backward_weight_reference(spec, x, dy, dweight, dbias);
+    detail::conv_transpose2d_check<T>("conv_transpose2d_backward_weight", spec, x, dweight, dy,
+                                      "x", "dy");
+    const int64_t C = spec.C, K = spec.K, H = x.h(), W = x.w(), hw = H * W;
+
+    // 1. weight gradient: dW[C, 4K] = sum_n X_n[C, HW] * G_n[4K, HW]^T, images in order
+    if (x.n() == 0 || hw == 0) {
+        tensor_fill(dweight, T(0));
+    }
+    GemmSpec g;
+    g.M = C, g.N = 4 * K, g.K = hw;
+    g.lda = hw, g.ldb = hw, g.ldc = 4 * K;
+    g.trans_b = true;
+    for (int64_t n = 0; n < x.n() && hw > 0; ++n) {
+        T* gp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * hw);
+        const T* dyn = dy.data() + n * K * 4 * hw;
+        parallel_for(0, K, [&](int64_t k) {
+            detail::conv_transpose2d_gather(int64_t(1), H, W, dyn + k * 4 * hw, gp + k * 4 * hw);
+        });
+        g.accumulate = n > 0;
+        gemm(g, x.data() + n * C * hw, gp, dweight.data());
+    }
+
+    // 2. bias gradient
+    if (dbias != nullptr) bias_backward(dy, dbias);
 }
 
 }  // namespace unetpp
