@@ -65,7 +65,8 @@ TEST_CASE("bce weights scale each pixel's and channel's term, and the mean count
     REQUIRE(dz[1] == Approx(1.5 * 0.5 / 2).epsilon(1e-14));
 }
 
-TEST_CASE("bce gradient matches finite differences with every kind of weight", "[loss][bce][grad]") {
+TEST_CASE("bce gradient matches finite differences with every kind of weight",
+          "[loss][bce][grad]") {
     Rng rng(11);
     const Shape shape{2, 3, 5, 7};
     Tensor<double> z = random_logits(shape, rng), t = random_target(shape, rng);
