@@ -1,0 +1,81 @@
+// BatchNorm2d layer: gradients through the batch statistics (training) and with fixed running
+// statistics (inference formula), running-statistics update, inference output.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <unetpp/layers/batchnorm2d.hpp>
+
+#include "support/layer_check.hpp"
+
+using unetpp::BatchNorm2dSpec;
+using unetpp::Mode;
+using unetpp::Shape;
+using unetpp::Tensor;
+
+namespace {
+// Non-trivial gamma and beta so that the checks see their effect.
+void randomize_affine(unetpp::BatchNorm2d<double>& bn, unetpp::Rng& rng) {
+    unetpp::init_uniform(bn.weight().value, rng, 0.5, 1.5);
+    unetpp::init_uniform(bn.bias().value, rng, -0.5, 0.5);
+}
+}  // namespace
+
+TEST_CASE("batchnorm2d training backward through batch statistics matches finite differences",
+          "[batchnorm2d][grad]") {
+    unetpp::BatchNorm2d<double> bn("enc1.bn1", BatchNorm2dSpec{3});
+    unetpp::Rng rng(1);
+    randomize_affine(bn, rng);
+    unetpp_test::check_layer("batchnorm2d train", bn, Shape{2, 3, 5, 7});
+    unetpp_test::check_layer("batchnorm2d train N=1", bn, Shape{1, 3, 3, 1});
+}
+
+TEST_CASE("batchnorm2d with running statistics (inference formula) matches finite differences",
+          "[batchnorm2d][grad]") {
+    BatchNorm2dSpec spec{4};
+    spec.use_running_stats = true;
+    unetpp::BatchNorm2d<double> bn("dec2.bn2", spec);
+    unetpp::Rng rng(2);
+    randomize_affine(bn, rng);
+    unetpp::init_uniform(bn.running_mean().value, rng, -0.3, 0.3);
+    unetpp::init_uniform(bn.running_var().value, rng, 0.5, 2.0);
+    unetpp_test::check_layer("batchnorm2d frozen stats", bn, Shape{2, 4, 3, 5});
+    // the running statistics stay put when they are used
+    REQUIRE(bn.running_var().value[0] >= 0.5);
+
+    // and Mode::infer gives the same output as the frozen-statistics training forward
+    Tensor<double> x = unetpp_test::random_tensor<double>(Shape{2, 4, 3, 5}, rng);
+    Tensor<double> y_train(x.shape()), y_infer(x.shape());
+    bn.forward(x.view(), y_train.view(), Mode::train);
+    bn.spec().use_running_stats = false;
+    bn.forward(x.view(), y_infer.view(), Mode::infer);
+    REQUIRE(unetpp::tensor_max_abs_diff(y_train, y_infer) == 0.0);
+}
+
+TEST_CASE("batchnorm2d normalises per channel and updates running statistics with momentum",
+          "[batchnorm2d]") {
+    // channel 0 holds 1, 2, 3, 4 (mean 2.5, biased var 1.25, unbiased 5/3)
+    Tensor<double> x({2, 1, 1, 2}), y(x.shape());
+    for (int i = 0; i < 4; ++i) x[i] = i + 1;
+    BatchNorm2dSpec spec{1};
+    spec.momentum = 0.1;
+    unetpp::BatchNorm2d<double> bn("bn", spec);
+    bn.forward(x.view(), y.view(), Mode::train);
+    const double rstd = 1 / std::sqrt(1.25 + spec.eps);
+    for (int i = 0; i < 4; ++i) REQUIRE(y[i] == Approx((i + 1 - 2.5) * rstd));
+    REQUIRE(bn.running_mean().value[0] == Approx(0.9 * 0 + 0.1 * 2.5));
+    REQUIRE(bn.running_var().value[0] == Approx(0.9 * 1 + 0.1 * 5.0 / 3.0));
+
+    // running statistics are non-trainable parameters with readable names
+    auto params = bn.parameters();
+    REQUIRE(params.size() == 4);
+    REQUIRE(params[2]->name == "bn.running_mean");
+    REQUIRE_FALSE(params[2]->trainable);
+    REQUIRE(unetpp::parameter_count(params) == 2);
+}
+
+TEST_CASE("batchnorm2d refuses a wrong channel count, naming the layer", "[batchnorm2d][errors]") {
+    unetpp::BatchNorm2d<float> bn("enc2.bn1", BatchNorm2dSpec{8});
+    Tensor<float> x({1, 4, 3, 3}), y({1, 4, 3, 3});
+    REQUIRE_THROWS_WITH(bn.forward(x.view(), y.view(), Mode::train),
+                        Catch::Contains("enc2.bn1") && Catch::Contains("8 channels"));
+}
