@@ -1,0 +1,210 @@
+// The GEMM-lowered convolution against the direct reference loops, against central finite
+// differences in double, for its gradient contract, thread-count independence and shape errors.
+#include <catch2/catch.hpp>
+
+#include <support/gradcheck.hpp>
+#include <unetpp/kernels/conv2d.hpp>
+#include <unetpp/parallel.hpp>
+#include <unetpp/random.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace {
+
+using unetpp::Conv2dSpec;
+using unetpp::Shape;
+using unetpp::Tensor;
+using unetpp_test::random_tensor;
+
+// Float sums of up to ~300 products of values in [-1, 1) summed in another order (GEMM blocks,
+// FMA): differences stay around 1e-5 relative to the sum's size; 1e-4 absolute + relative holds.
+constexpr float kFloatTolerance = 1e-4f;
+
+struct Case {
+    int64_t N, C, K, H, W, R, S, stride, pad;
+};
+
+std::string describe(const Case& t) {
+    return unetpp::detail::concat("N=", t.N, " C=", t.C, " K=", t.K, " H=", t.H, " W=", t.W,
+                                  " R=", t.R, " S=", t.S, " stride=", t.stride, " pad=", t.pad);
+}
+
+Conv2dSpec spec_of(const Case& t) { return Conv2dSpec{t.C, t.K, t.R, t.S, t.stride, t.pad}; }
+
+Shape y_shape(const Case& t) {
+    Conv2dSpec s = spec_of(t);
+    return Shape{t.N, t.K, s.out_h(t.H), s.out_w(t.W)};
+}
+
+// Requires |a - b| <= tol * (1 + |b|) everywhere; reports the case and first bad index.
+template <class T>
+void require_close(const std::string& what, const Case& t, const Tensor<T>& a, const Tensor<T>& b,
+                   T tol) {
+    REQUIRE(a.shape() == b.shape());
+    for (int64_t i = 0; i < a.numel(); ++i) {
+        if (!(std::abs(a[i] - b[i]) <= tol * (1 + std::abs(b[i])))) {
+            FAIL(what << " " << describe(t) << ": first bad flat index " << i << " of "
+                      << a.shape().str() << ": fast " << a[i] << ", reference " << b[i]);
+        }
+    }
+}
+
+const Case kCases[] = {
+    {2, 3, 16, 9, 7, 3, 3, 1, 1},    // first U-Net layer, non-square
+    {1, 17, 33, 8, 8, 3, 3, 1, 1},   // awkward channel counts, batch 1
+    {3, 33, 17, 5, 6, 3, 3, 1, 1},   // more images than groups of the weight gradient
+    {5, 1, 3, 7, 3, 3, 3, 1, 1},     // one input channel
+    {2, 17, 7, 6, 5, 1, 1, 1, 0},    // pointwise
+    {2, 3, 5, 11, 9, 5, 5, 1, 2},    // 5x5 pad 2
+    {2, 7, 3, 9, 8, 3, 3, 2, 1},     // stride 2
+    {1, 3, 17, 7, 9, 3, 3, 1, 0},    // pad 0
+    {2, 5, 4, 10, 7, 3, 2, 2, 0},    // non-square kernel, stride 2, pad 0
+    {1, 4, 6, 5, 5, 1, 1, 2, 1},     // 1x1 with stride and pad
+    {2, 16, 32, 20, 20, 3, 3, 1, 1}, // several column strips and K blocks
+};
+
+}  // namespace
+
+TEST_CASE("conv2d fast paths match the reference loops", "[conv2d]") {
+    unetpp::Rng rng(21);
+    for (const Case& t : kCases) {
+        INFO(describe(t));
+        Conv2dSpec s = spec_of(t);
+        auto x = random_tensor<float>(Shape{t.N, t.C, t.H, t.W}, rng);
+        auto w = random_tensor<float>(Shape{t.K, t.C, t.R, t.S}, rng);
+        auto b = random_tensor<float>(Shape{t.K}, rng);
+        auto dy = random_tensor<float>(y_shape(t), rng);
+
+        // 1. forward
+        Tensor<float> y(y_shape(t)), y_ref(y_shape(t));
+        unetpp::conv2d_forward<float>(s, x, w, b.data(), y);
+        unetpp::conv2d_forward_reference<float>(s, x, w, b.data(), y_ref);
+        require_close("forward", t, y, y_ref, kFloatTolerance);
+
+        // 2. input gradient, added onto the same starting values
+        auto dx = random_tensor<float>(x.shape(), rng);
+        Tensor<float> dx_ref = dx;
+        unetpp::conv2d_backward_data<float>(s, dy, w, dx);
+        unetpp::conv2d_backward_data_reference<float>(s, dy, w, dx_ref);
+        require_close("backward_data", t, dx, dx_ref, kFloatTolerance);
+
+        // 3. weight and bias gradients
+        Tensor<float> dw(w.shape()), dw_ref(w.shape()), db(Shape{t.K}), db_ref(Shape{t.K});
+        unetpp::conv2d_backward_weight<float>(s, x, dy, dw, db.data());
+        unetpp::conv2d_backward_weight_reference<float>(s, x, dy, dw_ref, db_ref.data());
+        require_close("backward_weight", t, dw, dw_ref, kFloatTolerance);
+        require_close("backward_bias", t, db, db_ref, kFloatTolerance);
+    }
+}
+
+TEST_CASE("conv2d backward matches finite differences and keeps the gradient contract",
+          "[conv2d][grad]") {
+    unetpp::Rng rng(22);
+    const Case cases[] = {{2, 3, 4, 5, 4, 3, 3, 1, 1}, {1, 2, 3, 7, 6, 3, 3, 2, 1},
+                          {2, 3, 2, 4, 5, 1, 1, 1, 0}};
+    for (const Case& t : cases) {
+        INFO(describe(t));
+        Conv2dSpec s = spec_of(t);
+        auto x = random_tensor<double>(Shape{t.N, t.C, t.H, t.W}, rng);
+        auto w = random_tensor<double>(Shape{t.K, t.C, t.R, t.S}, rng);
+        auto b = random_tensor<double>(Shape{t.K}, rng);
+        auto g = random_tensor<double>(y_shape(t), rng);
+        Tensor<double> y(y_shape(t));
+        auto loss = [&] {
+            unetpp::conv2d_forward<double>(s, x, w, b.data(), y);
+            return unetpp_test::weighted_sum(g, y);
+        };
+
+        // 1. dx: prefilled with noise, backward must add onto it
+        auto noise = random_tensor<double>(x.shape(), rng);
+        Tensor<double> dx = noise;
+        unetpp::conv2d_backward_data<double>(s, g, w, dx);
+        tensor_axpy(-1.0, noise, dx);
+        unetpp_test::gradient_check("dx", dx, unetpp_test::numeric_gradient(loss, x));
+
+        // 2. dweight and dbias: prefilled with NaN, backward must assign every element
+        Tensor<double> dw(w.shape()), db(Shape{t.K});
+        unetpp_test::fill_nan(dw);
+        unetpp_test::fill_nan(db);
+        unetpp::conv2d_backward_weight<double>(s, x, g, dw, db.data());
+        unetpp_test::require_no_nan("dweight", dw);
+        unetpp_test::require_no_nan("dbias", db);
+        unetpp_test::gradient_check("dweight", dw, unetpp_test::numeric_gradient(loss, w));
+        unetpp_test::gradient_check("dbias", db, unetpp_test::numeric_gradient(loss, b));
+    }
+}
+
+TEST_CASE("conv2d gives bit-identical results on 1 and 2 threads", "[conv2d][threads]") {
+    unetpp::Rng rng(23);
+    const Case cases[] = {{5, 16, 24, 12, 12, 3, 3, 1, 1}, {1, 33, 17, 9, 9, 3, 3, 1, 1},
+                          {3, 8, 8, 9, 9, 3, 3, 2, 1}};
+    for (const Case& t : cases) {
+        INFO(describe(t));
+        Conv2dSpec s = spec_of(t);
+        auto x = random_tensor<float>(Shape{t.N, t.C, t.H, t.W}, rng);
+        auto w = random_tensor<float>(Shape{t.K, t.C, t.R, t.S}, rng);
+        auto b = random_tensor<float>(Shape{t.K}, rng);
+        auto dy = random_tensor<float>(y_shape(t), rng);
+        Tensor<float> y[2], dx[2], dw[2], db[2];
+        for (int threads = 1; threads <= 2; ++threads) {
+            unetpp::set_num_threads(threads);
+            int i = threads - 1;
+            y[i] = Tensor<float>(y_shape(t));
+            dx[i] = Tensor<float>(x.shape());
+            dw[i] = Tensor<float>(w.shape());
+            db[i] = Tensor<float>(Shape{t.K});
+            unetpp::conv2d_forward<float>(s, x, w, b.data(), y[i]);
+            unetpp::conv2d_backward_data<float>(s, dy, w, dx[i]);
+            unetpp::conv2d_backward_weight<float>(s, x, dy, dw[i], db[i].data());
+        }
+        unetpp::set_num_threads(0);
+        auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+            return std::equal(a.begin(), a.end(), b.begin());
+        };
+        REQUIRE(same(y[0], y[1]));
+        REQUIRE(same(dx[0], dx[1]));
+        REQUIRE(same(dw[0], dw[1]));
+        REQUIRE(same(db[0], db[1]));
+    }
+}
+
+TEST_CASE("conv2d works inside a parallel_for body", "[conv2d][threads]") {
+    unetpp::Rng rng(24);
+    Case t{2, 4, 5, 6, 6, 3, 3, 1, 1};
+    Conv2dSpec s = spec_of(t);
+    auto x = random_tensor<float>(Shape{t.N, t.C, t.H, t.W}, rng);
+    auto w = random_tensor<float>(Shape{t.K, t.C, t.R, t.S}, rng);
+    Tensor<float> y_ref(y_shape(t));
+    unetpp::conv2d_forward_reference<float>(s, x, w, nullptr, y_ref);
+    std::vector<Tensor<float>> ys(3, Tensor<float>(y_shape(t)));
+    unetpp::parallel_for(0, 3, [&](int64_t i) {
+        unetpp::conv2d_forward<float>(s, x, w, nullptr, ys[i]);
+    });
+    for (const auto& y : ys) require_close("forward in parallel_for", t, y, y_ref, kFloatTolerance);
+}
+
+TEST_CASE("conv2d rejects bad shapes naming expected and actual", "[conv2d][errors]") {
+    Conv2dSpec s{64, 8, 3, 3, 1, 1};
+    Tensor<float> x(Shape{1, 32, 8, 8}), w(Shape{8, 64, 3, 3}), y(Shape{1, 8, 8, 8});
+    REQUIRE_THROWS_WITH(unetpp::conv2d_forward<float>(s, x, w, nullptr, y),
+                        Catch::Contains("input has 32 channels, spec/weights expect 64"));
+
+    Tensor<float> x64(Shape{1, 64, 8, 8}), w_bad(Shape{8, 64, 5, 5});
+    REQUIRE_THROWS_WITH(unetpp::conv2d_forward<float>(s, x64, w_bad, nullptr, y),
+                        Catch::Contains("[8, 64, 3, 3]") && Catch::Contains("[8, 64, 5, 5]"));
+
+    Tensor<float> y_bad(Shape{1, 8, 6, 6});
+    REQUIRE_THROWS_WITH(unetpp::conv2d_forward<float>(s, x64, w, nullptr, y_bad),
+                        Catch::Contains("[1, 8, 6, 6]") && Catch::Contains("expected [1, 8, 8, 8]"));
+    REQUIRE_THROWS_WITH(unetpp::conv2d_backward_data<float>(s, y_bad, w, x64),
+                        Catch::Contains("dy") && Catch::Contains("expected [1, 8, 8, 8]"));
+    Tensor<float> dw_bad(Shape{8, 32, 3, 3});
+    REQUIRE_THROWS_WITH(unetpp::conv2d_backward_weight<float>(s, x64, y, dw_bad, nullptr),
+                        Catch::Contains("[8, 64, 3, 3]") && Catch::Contains("[8, 32, 3, 3]"));
+
+    Conv2dSpec bad_stride{64, 8, 3, 3, 0, 1};
+    REQUIRE_THROWS_WITH(unetpp::conv2d_forward<float>(bad_stride, x64, w, nullptr, y),
+                        Catch::Contains("stride=0"));
+}
