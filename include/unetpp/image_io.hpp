@@ -273,7 +273,7 @@ inline void image_check_writable(const char* what, const std::string& path,
 inline void image_write_png(const std::string& path, const Tensor<float>& image) {
     detail::image_check_writable("image_write_png", path, image);
     int64_t c = image.dim(0), plane = image.dim(1) * image.dim(2);
-    std::vector<uint8_t> bytes(size_t(plane * c));
+    std::vector<uint8_t> bytes(static_cast<size_t>(plane * c));
     for (int64_t p = 0; p < plane; ++p) {
         for (int64_t k = 0; k < c; ++k) {
             bytes[p * c + k] = uint8_t(detail::image_quantize(image[k * plane + p], 255));
