@@ -2,8 +2,12 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
+#include <unetpp/data/dsb_dataset.hpp>
+#include <unetpp/post/connected_components.hpp>
+#include <unetpp/post/metric.hpp>
 #include <unetpp/post/submission.hpp>
 #include <unetpp/random.hpp>
 
@@ -110,4 +114,32 @@ TEST_CASE("submission read rejects malformed files naming the line and value",
 TEST_CASE("submission write into a missing folder throws IoError", "[submission][errors]") {
     REQUIRE_THROWS_WITH(unetpp::submission_write("no_such_dir_h6/sub.csv", {}),
                         Contains("no_such_dir_h6/sub.csv.tmp"));
+}
+
+TEST_CASE("submission round trip of real training masks scores 1", "[submission][data]") {
+    const std::string stage = std::string(UNETPP_TEST_DATA_DIR) + "/dsb2018/stage1_train";
+    if (!std::filesystem::is_directory(stage)) {
+        WARN("dsb2018 data absent at " << stage << ": real-mask round trip skipped");
+        return;
+    }
+    // Three samples spread over the sorted ids; their masks go through CSV and back.
+    std::vector<std::string> ids = unetpp::dsb_list_ids(stage);
+    std::vector<unetpp::DsbSample> samples;
+    std::vector<unetpp::SubmissionRow> rows;
+    std::map<std::string, ImageSize> sizes;
+    for (size_t i = 0; i < 3; ++i) {
+        samples.push_back(unetpp::dsb_load_sample(stage, ids[i * ids.size() / 3]));
+        const unetpp::DsbSample& s = samples.back();
+        for (const auto& r : unetpp::submission_rows(s.id, s.labels)) rows.push_back(r);
+        sizes[s.id] = {s.labels.height, s.labels.width};
+    }
+    const std::string path = temp_path("real");
+    unetpp::submission_write(path, rows);
+    auto images = unetpp::submission_read(path, sizes);
+    for (const auto& s : samples) {
+        INFO(s.id);
+        REQUIRE(unetpp::metric_image(s.labels, images.at(s.id)).score == 1.0);
+        REQUIRE(images.at(s.id).max_label() == unetpp::labels_count(s.labels));
+    }
+    std::remove(path.c_str());
 }
