@@ -32,7 +32,8 @@ inline std::array<uint8_t, 3> overlay_colour(int32_t label) {
     int sector = static_cast<int>(hue) % 6;
     double f = hue - std::floor(hue);
     // HSV to RGB with S = 1, V = 1
-    double rgb[6][3] = {{1, f, 0}, {1 - f, 1, 0}, {0, 1, f}, {0, 1 - f, 1}, {f, 0, 1}, {1, 0, 1 - f}};
+    double rgb[6][3] = {{1, f, 0}, {1 - f, 1, 0}, {0, 1, f},
+                        {0, 1 - f, 1}, {f, 0, 1}, {1, 0, 1 - f}};
     std::array<uint8_t, 3> out{};
     for (int c = 0; c < 3; ++c) out[c] = static_cast<uint8_t>(std::lround(rgb[sector][c] * 255.0));
     return out;
