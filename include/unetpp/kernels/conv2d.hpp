@@ -41,34 +41,40 @@ inline bool conv2d_is_pointwise(const Conv2dSpec& s) {
     return s.R == 1 && s.S == 1 && s.stride == 1 && s.pad == 0;
 }
 
-// One image: y (K x OH*OW) = [bias] + W * col(x), or y += W * col(x) when accumulate.
-template <class T>
-void conv2d_forward_image(const Conv2dSpec& s, const ConvGeometry& g, const T* x, const T* w,
-                          const T* bias, T* y, bool accumulate) {
-    const int64_t crs = s.C * s.R * s.S, pixels = g.OH * g.OW;
-    if (bias && !accumulate) {
-        for (int64_t k = 0; k < s.K; ++k) std::fill(y + k * pixels, y + (k + 1) * pixels, bias[k]);
-        accumulate = true;
-    }
-    const T* col = x;
-    if (!conv2d_is_pointwise(s)) {
-        T* buffer = scratch<T>(ScratchSlot::kConvColumns, crs * pixels);
-        im2col(s, g, x, buffer);
-        col = buffer;
-    }
-    GemmSpec mm;
-    mm.M = s.K, mm.N = pixels, mm.K = crs;
-    mm.lda = crs, mm.ldb = pixels, mm.ldc = pixels, mm.accumulate = accumulate;
-    gemm(mm, w, col, y);
-}
-
-// Forward over a batch; images split over threads.
+// Forward over a batch: y (K x OH*OW per image) = [bias] + W * col(x), or y += W * col(x) when
+// accumulate. W is packed once; each image's B panels are packed straight from x (implicit
+// im2col), so no column buffer is written. Images are split over threads.
 template <class T>
 void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N, const T* x,
                           const T* w, const T* bias, T* y, bool accumulate) {
-    const int64_t x_size = s.C * g.H * g.W, y_size = s.K * g.OH * g.OW;
+    using Kernel = typename GemmKernelFor<T>::type;
+    constexpr int NR = Kernel::kNR;
+    const int64_t crs = s.C * s.R * s.S, pixels = g.OH * g.OW;
+    const int64_t x_size = s.C * g.H * g.W, y_size = s.K * pixels;
+
+    // 1. pack the weights W[K, C*R*S] once for all images
+    GemmSpec mm;
+    mm.M = s.K, mm.N = pixels, mm.K = crs;
+    mm.lda = crs, mm.ldb = pixels, mm.ldc = pixels, mm.accumulate = accumulate || bias;
+    T* w_packed = scratch<T>(ScratchSlot::kConvPackedWeights, s.K * crs);
+    gemm_pack_a_all(mm, w, Kernel::kMaxMR, w_packed);
+
+    // 2. per image: bias, then the GEMM with panels read from the image
     parallel_for(0, N, [&](int64_t n) {
-        conv2d_forward_image(s, g, x + n * x_size, w, bias, y + n * y_size, accumulate);
+        const T* x_n = x + n * x_size;
+        T* y_n = y + n * y_size;
+        if (bias && !accumulate) {
+            for (int64_t k = 0; k < s.K; ++k) {
+                std::fill(y_n + k * pixels, y_n + (k + 1) * pixels, bias[k]);
+            }
+        }
+        auto pack = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_valid, T* dst) {
+            for (int64_t kk = 0; kk < kc; ++kk) {
+                im2col_segment(s, g, x_n, k0 + kk, j0, n_valid, dst + kk * NR);
+                std::fill(dst + kk * NR + n_valid, dst + (kk + 1) * NR, T(0));
+            }
+        };
+        gemm_prepacked(mm, w_packed, pack, y_n);
     });
 }
 
@@ -101,22 +107,29 @@ void conv2d_backward_data_image(const Conv2dSpec& s, const ConvGeometry& g, cons
     col2im_add(s, g, col, dx);
 }
 
-// dW (+)= dY_n * col_n^T for one image.
+// dW (+)= dY_n * col_n^T for one image. The panels of col^T are packed from x directly: up to 16
+// rows of col at a time go to a small buffer and are transposed into the panel.
 template <class T>
 void conv2d_backward_weight_image(const Conv2dSpec& s, const ConvGeometry& g, const T* x,
                                   const T* dy, T* dw, bool accumulate) {
+    using Kernel = typename GemmKernelFor<T>::type;
+    constexpr int64_t NR = Kernel::kNR, kLanes = NR < 16 ? NR : 16;
     const int64_t crs = s.C * s.R * s.S, pixels = g.OH * g.OW;
-    const T* col = x;
-    if (!conv2d_is_pointwise(s)) {
-        T* buffer = scratch<T>(ScratchSlot::kConvColumns, crs * pixels);
-        im2col(s, g, x, buffer);
-        col = buffer;
-    }
     GemmSpec mm;
     mm.M = s.K, mm.N = crs, mm.K = pixels;
     mm.lda = pixels, mm.ldb = pixels, mm.ldc = crs, mm.trans_b = true;
     mm.accumulate = accumulate;
-    gemm(mm, dy, col, dw);
+    auto pack = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_valid, T* dst) {
+        alignas(64) T rows_buffer[kLanes * kGemmKc];
+        for (int64_t j = 0; j < NR; j += kLanes) {
+            int64_t rows = std::max<int64_t>(0, std::min<int64_t>(kLanes, n_valid - j));
+            for (int64_t i = 0; i < rows; ++i) {
+                im2col_segment(s, g, x, j0 + j + i, k0, kc, rows_buffer + i * kc);
+            }
+            transpose_block(rows_buffer, kc, rows, kc, dst + j, NR, kLanes);
+        }
+    };
+    gemm_packed(mm, dy, pack, dw);
 }
 
 }  // namespace detail

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "unetpp/kernels/conv2d_reference.hpp"
+#include "unetpp/kernels/gemm.hpp"
 
 namespace unetpp {
 namespace detail {
@@ -30,6 +31,39 @@ inline void conv_valid_columns(const Conv2dSpec& sp, const ConvGeometry& g, int6
     int64_t hi_num = g.W - 1 + sp.pad - s;
     j_hi = hi_num < 0 ? 0 : std::min(g.OW, hi_num / sp.stride + 1);
     j_lo = std::min(j_lo, j_hi);
+}
+
+// One run of an im2col row without the buffer: out[t] = col[crs, p0 + t] for t < len.
+// Used by the GEMM panel packers, which read the image directly (implicit im2col).
+template <class T>
+void im2col_segment(const Conv2dSpec& sp, const ConvGeometry& g, const T* x, int64_t crs,
+                    int64_t p0, int64_t len, T* out) {
+    const int64_t c = crs / (sp.R * sp.S), r = crs / sp.S % sp.R, s = crs % sp.S;
+    int64_t j_lo, j_hi;
+    conv_valid_columns(sp, g, s, j_lo, j_hi);
+    int64_t i = p0 / g.OW, j = p0 % g.OW;
+    while (len > 0) {
+        const int64_t run = std::min(g.OW - j, len);
+        const int64_t h = i * sp.stride + r - sp.pad;
+        if (h < 0 || h >= g.H) {
+            std::fill(out, out + run, T(0));
+        } else {
+            const T* in = x + (c * g.H + h) * g.W;
+            const int64_t shift = s - sp.pad;
+            const int64_t lo = std::clamp(j_lo, j, j + run), hi = std::clamp(j_hi, lo, j + run);
+            std::fill(out, out + (lo - j), T(0));
+            if (sp.stride == 1) {
+                copy_span(hi - lo, in + lo + shift, out + (lo - j));
+            } else {
+                for (int64_t t = lo; t < hi; ++t) out[t - j] = in[t * sp.stride + shift];
+            }
+            std::fill(out + (hi - j), out + run, T(0));
+        }
+        out += run;
+        len -= run;
+        j = 0;
+        ++i;
+    }
 }
 
 template <class T>

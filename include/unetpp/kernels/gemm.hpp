@@ -107,20 +107,48 @@ struct GemmBlocking {
     }
 };
 
+// dst[0..n) = src[0..n), without a library call for short runs.
+template <class T>
+void copy_span(int64_t n, const T* src, T* dst) {
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        avx512::copy_floats(n, src, dst);
+        return;
+    }
+#endif
+    std::copy(src, src + n, dst);
+}
+
+// Writes rows x cols of src (row stride ld_src) transposed: dst[j*ld_dst + i] = src[i*ld_src + j]
+// for i < lanes (rows <= lanes <= 16 on AVX-512; rows i >= rows written as zero), j < cols.
+template <class T>
+void transpose_block(const T* src, int64_t ld_src, int64_t rows, int64_t cols, T* dst,
+                     int64_t ld_dst, int64_t lanes) {
+    int64_t j = 0;
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        if (lanes <= 16) {
+            for (; j + 16 <= cols; j += 16) {
+                avx512::transpose_16(src + j, ld_src, int(rows), dst + j * ld_dst, ld_dst,
+                                     int(lanes));
+            }
+        }
+    }
+#endif
+    for (; j < cols; ++j) {
+        for (int64_t i = 0; i < lanes; ++i) dst[j * ld_dst + i] = i < rows ? src[i * ld_src + j] : T(0);
+    }
+}
+
 // Packs op(A)[r0 + i, k0 + k] for i < mr, k < kc as dst[k*mr + i].
 template <class T>
 void gemm_pack_a(const GemmSpec& s, const T* a, int64_t r0, int64_t mr, int64_t k0, int64_t kc,
                  T* dst) {
     if (s.trans_a) {
-        for (int64_t k = 0; k < kc; ++k) {
-            std::memcpy(dst + k * mr, a + (k0 + k) * s.lda + r0, mr * sizeof(T));
-        }
+        for (int64_t k = 0; k < kc; ++k) copy_span(mr, a + (k0 + k) * s.lda + r0, dst + k * mr);
         return;
     }
-    for (int64_t i = 0; i < mr; ++i) {
-        const T* row = a + (r0 + i) * s.lda + k0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = row[k];
-    }
+    transpose_block(a + r0 * s.lda + k0, s.lda, mr, kc, dst, mr, mr);
 }
 
 // Packs op(B)[k0 + k, j0 + j] for k < kc, j < NR as dst[k*NR + j], zero past n_valid columns.
@@ -130,57 +158,47 @@ void gemm_pack_b(const GemmSpec& s, const T* b, int64_t k0, int64_t kc, int64_t 
     if (!s.trans_b) {
         for (int64_t k = 0; k < kc; ++k) {
             const T* row = b + (k0 + k) * s.ldb + j0;
-            std::memcpy(dst + k * NR, row, n_valid * sizeof(T));
-            std::fill(dst + k * NR + n_valid, dst + (k + 1) * NR, T(0));
+            if (n_valid == NR) {
+                std::memcpy(dst + k * NR, row, NR * sizeof(T));
+            } else {
+                copy_span(n_valid, row, dst + k * NR);
+                std::fill(dst + k * NR + n_valid, dst + (k + 1) * NR, T(0));
+            }
         }
         return;
     }
-    int64_t j = 0;
-#if defined(UNETPP_SIMD_AVX512)
-    if constexpr (std::is_same<T, float>::value && NR % 16 == 0) {
-        // 16 x 16 blocks transposed in registers; the rest element by element
-        int64_t k_vec = kc / 16 * 16;
-        for (; j + 16 <= n_valid; j += 16) {
-            for (int64_t k = 0; k < k_vec; k += 16) {
-                avx512::transpose_16x16(b + (j0 + j) * s.ldb + k0 + k, s.ldb, dst + k * NR + j,
-                                        NR);
-            }
-            for (int64_t k = k_vec; k < kc; ++k) {
-                for (int64_t jj = j; jj < j + 16; ++jj) {
-                    dst[k * NR + jj] = b[(j0 + jj) * s.ldb + k0 + k];
-                }
-            }
-        }
-    }
-#endif
-    for (int64_t k = 0; k < kc; ++k) {
-        for (int64_t jj = j; jj < NR; ++jj) {
-            dst[k * NR + jj] = jj < n_valid ? b[(j0 + jj) * s.ldb + k0 + k] : T(0);
-        }
+    // B^T is stored: column block j of the panel is a transposed block of rows of b
+    constexpr int64_t kLanes = NR < 16 ? NR : 16;
+    for (int64_t j = 0; j < NR; j += kLanes) {
+        int64_t rows = std::max<int64_t>(0, std::min<int64_t>(kLanes, n_valid - j));
+        transpose_block(b + (j0 + j) * s.ldb + k0, s.ldb, rows, kc, dst + j, NR, kLanes);
     }
 }
 
-// The packed driver. pack_b(k0, kc, j0, n_valid, dst) fills one B panel, so convolutions can
-// pack straight from an image. Requires M, N, K > 0.
+// Packs all of op(A): K block kb, row block rb at offset k0*M + r0*kc (rows split over threads).
+template <class T>
+void gemm_pack_a_all(const GemmSpec& s, const T* a, int max_mr, T* a_packed) {
+    const GemmBlocking blk(s.M, s.K, max_mr);
+    parallel_for(0, blk.row_blocks, [&](int64_t rb) {
+        int64_t r0 = even_split(s.M, blk.row_blocks, rb);
+        int64_t mr = even_split(s.M, blk.row_blocks, rb + 1) - r0;
+        for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
+            int64_t k0 = even_split(s.K, blk.k_blocks, kb);
+            int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
+            gemm_pack_a(s, a, r0, mr, k0, kc, a_packed + k0 * s.M + r0 * kc);
+        }
+    });
+}
+
+// The packed driver on an A packed by gemm_pack_a_all. pack_b(k0, kc, j0, n_valid, dst) fills
+// one B panel, so convolutions can pack straight from an image. Requires M, N, K > 0.
 template <class T, class PackB>
-void gemm_packed(const GemmSpec& s, const T* a, PackB&& pack_b, T* c) {
+void gemm_prepacked(const GemmSpec& s, const T* a_packed, PackB&& pack_b, T* c) {
     using Kernel = typename GemmKernelFor<T>::type;
     constexpr int NR = Kernel::kNR;
     const GemmBlocking blk(s.M, s.K, Kernel::kMaxMR);
 
-    // 1. pack all of op(A): K block kb, row block rb at offset k0*M + r0*kc
-    T* a_packed = scratch<T>(ScratchSlot::kGemmA, s.M * s.K);
-    for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
-        int64_t k0 = even_split(s.K, blk.k_blocks, kb);
-        int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
-        for (int64_t rb = 0; rb < blk.row_blocks; ++rb) {
-            int64_t r0 = even_split(s.M, blk.row_blocks, rb);
-            int64_t mr = even_split(s.M, blk.row_blocks, rb + 1) - r0;
-            gemm_pack_a(s, a, r0, mr, k0, kc, a_packed + k0 * s.M + r0 * kc);
-        }
-    }
-
-    // 2. each thread takes whole column strips; per strip, K blocks in order
+    // each thread takes whole column strips; per strip, K blocks in order
     const int64_t strips = (s.N + NR - 1) / NR;
     parallel_chunks(strips, [&](int64_t strip_lo, int64_t strip_hi) {
         T* b_panel = scratch<T>(ScratchSlot::kGemmB, kGemmKc * NR + NR);
@@ -201,6 +219,15 @@ void gemm_packed(const GemmSpec& s, const T* a, PackB&& pack_b, T* c) {
             }
         }
     });
+}
+
+// Packs A into this thread's scratch, then runs gemm_prepacked.
+template <class T, class PackB>
+void gemm_packed(const GemmSpec& s, const T* a, PackB&& pack_b, T* c) {
+    using Kernel = typename GemmKernelFor<T>::type;
+    T* a_packed = scratch<T>(ScratchSlot::kGemmA, s.M * s.K);
+    gemm_pack_a_all(s, a, Kernel::kMaxMR, a_packed);
+    gemm_prepacked(s, a_packed, pack_b, c);
 }
 
 // C = accumulate ? C : 0 for an empty sum (K == 0).

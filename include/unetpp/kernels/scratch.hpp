@@ -24,7 +24,8 @@ enum class ScratchSlot : int {
     kConvColumns = 2,  // im2col / col2im buffer of a convolution
     kConvWeights = 3,  // rearranged (flipped, transposed) convolution weights
     kConvPartial = 4,  // per-group partial weight gradients
-    kCount = 5
+    kConvPackedWeights = 5,  // convolution weights packed for the GEMM microkernel
+    kCount = 6
 };
 
 namespace detail {

@@ -66,10 +66,14 @@ struct GemmKernel {
     }
 };
 
-// Transposes a 16 x 16 block: dst[j*ld_dst + i] = src[i*ld_src + j] for i, j < 16.
-inline void transpose_16x16(const float* src, int64_t ld_src, float* dst, int64_t ld_dst) {
+// Transposes a rows x 16 block (rows <= 16) into 16 rows of `lanes` values:
+// dst[j*ld_dst + i] = src[i*ld_src + j] for j < 16, i < lanes; source rows i >= rows read as zero.
+inline void transpose_16(const float* src, int64_t ld_src, int rows, float* dst, int64_t ld_dst,
+                         int lanes) {
     __m512 r[16], t[16];
-    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld_src);
+    for (int i = 0; i < 16; ++i) {
+        r[i] = i < rows ? _mm512_loadu_ps(src + i * ld_src) : _mm512_setzero_ps();
+    }
     // 1. interleave pairs of rows at 32-bit granularity
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
@@ -97,7 +101,19 @@ inline void transpose_16x16(const float* src, int64_t ld_src, float* dst, int64_
         r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
         r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
     }
-    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ld_dst, r[i]);
+    // 4. store the first `lanes` values of each transposed row
+    const __mmask16 m = lanes >= 16 ? __mmask16(0xffff) : __mmask16((1u << lanes) - 1u);
+    for (int i = 0; i < 16; ++i) _mm512_mask_storeu_ps(dst + i * ld_dst, m, r[i]);
+}
+
+// dst[0..n) = src[0..n) with full and masked vectors (no library call for short runs).
+inline void copy_floats(int64_t n, const float* src, float* dst) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+    if (i < n) {
+        __mmask16 m = __mmask16((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+    }
 }
 
 }  // namespace avx512
