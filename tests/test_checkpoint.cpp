@@ -211,8 +211,10 @@ TEST_CASE("malformed files are refused with an IoError naming the file", "[check
     }
     SECTION("invalid JSON") {
         refuse(file_image("{\"w\":{\"dtype\":\"F32\",", data), "JSON");
-        refuse(file_image("[1, 2]", data), "not an object");
-        refuse(file_image(std::string(200, '[') + std::string(200, ']'), data), "deep");
+        refuse(file_image("[1, 2]", data), "start with '{'");
+        refuse(file_image("{\"a\":" + std::string(200, '[') + std::string(200, ']') + "}", data),
+               "deep");
+        refuse(file_image("{\"w\": tru}", data), "JSON");
     }
     SECTION("unknown or unsupported dtype") {
         refuse(file_image("{\"w\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}",

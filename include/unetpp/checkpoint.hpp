@@ -90,7 +90,8 @@ using NamedTensors = std::vector<std::pair<std::string, ConstTensorView<T>>>;
 
 namespace detail {
 
-constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // larger headers are corrupt, not real
+// Larger headers are corrupt, not real; the same limit as the reference Rust reader.
+constexpr uint64_t kMaxHeaderBytes = 100000000;
 
 inline bool host_is_little_endian() {
     const uint16_t probe = 1;
@@ -282,7 +283,10 @@ inline void checkpoint_parse_entry(const std::string& source, const std::string&
 // data section of `data_size` bytes exactly: no gap, no overlap, nothing out of range.
 inline void checkpoint_parse_header(const char* header, std::size_t size, uint64_t data_size,
                                     Checkpoint& ckpt) {
-    // 1. JSON object
+    // 1. JSON object, opening with '{' as the reference reader requires
+    if (size == 0 || header[0] != '{') {
+        checkpoint_fail(ckpt.source, "header does not start with '{' (not a safetensors file)");
+    }
     JsonValue root;
     try {
         root = json_parse(header, size);
@@ -416,7 +420,7 @@ inline Checkpoint checkpoint_parse(const std::vector<unsigned char>& bytes,
 
 // Reads the safetensors file at `path`: header checked first, then the data section read.
 // Throws IoError naming the file: missing or unreadable file, truncated file, absurd header
-// length (over 100 MB or past the end), invalid JSON, unsupported dtype, rank over 4, offsets
+// length (over 10^8 bytes or past the end), invalid JSON, unsupported dtype, rank over 4, offsets
 // that do not tile the data section exactly or disagree with shape and dtype.
 inline Checkpoint checkpoint_read(const std::string& path) {
     // 1. open and size
