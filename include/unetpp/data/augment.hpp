@@ -156,7 +156,9 @@ inline void augment_check(const AugmentSpec& spec, const AugmentSource& src,
                                 src.weights.shape().str(), " must be {C, H, W}, {T, H, W} and ",
                                 "{1, H, W} with the same non-empty H x W"));
     }
-    if (spec.crop <= 0) throw ShapeError(concat("augment_apply: crop must be > 0, got ", spec.crop));
+    if (spec.crop <= 0) {
+        throw ShapeError(concat("augment_apply: crop must be > 0, got ", spec.crop));
+    }
     augment_check_out("image", dst.image, x.dim(0), spec.crop);
     augment_check_out("targets", dst.targets, src.targets.dim(0), spec.crop);
     augment_check_out("weights", dst.weights, 1, spec.crop);

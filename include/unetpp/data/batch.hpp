@@ -148,7 +148,8 @@ public:
         Shape images{n, input_channels(), crop, crop}, targets{n, target_channels(), crop, crop};
         if (batch.images.shape() != images) batch.images.resize(images);
         if (batch.targets.shape() != targets) batch.targets.resize(targets);
-        if (batch.weights.shape() != Shape{n, 1, crop, crop}) batch.weights.resize({n, 1, crop, crop});
+        Shape weights{n, 1, crop, crop};
+        if (batch.weights.shape() != weights) batch.weights.resize(weights);
         batch.sample_index.assign(size_t(n), 0);
         parallel_for(0, n, [&](int64_t item) {
             Rng rng(batch_item_seed(spec_.seed, step, item));

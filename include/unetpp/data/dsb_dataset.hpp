@@ -75,8 +75,8 @@ inline std::vector<std::string> dsb_sorted_entries(const std::filesystem::path& 
 inline std::vector<std::string> dsb_list_ids(const std::string& stage_dir) {
     std::error_code ec;
     if (!std::filesystem::is_directory(stage_dir, ec)) {
-        throw IoError(detail::concat("dsb_list_ids: \"", stage_dir, "\" is not a folder (expected a ",
-                                     "stage folder such as dsb2018/stage1_train)"));
+        throw IoError(detail::concat("dsb_list_ids: \"", stage_dir, "\" is not a folder ",
+                                     "(expected a stage folder such as dsb2018/stage1_train)"));
     }
     std::vector<std::string> ids;
     for (const auto& name : detail::dsb_sorted_entries(stage_dir, true, "")) {

@@ -69,7 +69,9 @@ inline Split split_by_kind(const std::vector<std::string>& ids, const std::vecto
         // 2. the first n_val to validation
         auto n = int64_t(keyed.size());
         auto n_val = int64_t(std::llround(validation_fraction * double(n)));
-        if (n >= 2 && validation_fraction > 0.0) n_val = std::min(n - 1, std::max<int64_t>(1, n_val));
+        if (n >= 2 && validation_fraction > 0.0) {
+            n_val = std::min(n - 1, std::max<int64_t>(1, n_val));
+        }
         if (n < 2) n_val = 0;
         for (int64_t i = 0; i < n; ++i) {
             (i < n_val ? split.validation : split.train).push_back(keyed[size_t(i)].second);

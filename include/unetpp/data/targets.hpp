@@ -102,7 +102,8 @@ inline void edt_1d(const float* f, int64_t n, float* d, int64_t* v, float* z) {
 // holds the squared Euclidean distance to the nearest feature pixel (kEdtInfinity-ish if none).
 inline void edt_2d(std::vector<float>& grid, int64_t h, int64_t w) {
     int64_t n = std::max(h, w);
-    std::vector<float> f(static_cast<size_t>(n)), d(static_cast<size_t>(n)), z(static_cast<size_t>(n + 1));
+    auto count = static_cast<size_t>(n);
+    std::vector<float> f(count), d(count), z(count + 1);
     std::vector<int64_t> v(static_cast<size_t>(n));
     for (int64_t x = 0; x < w; ++x) {  // columns
         for (int64_t y = 0; y < h; ++y) f[size_t(y)] = grid[size_t(y * w + x)];
@@ -158,7 +159,8 @@ inline void targets_contour(const LabelMap& labels, int r, float* out) {
         for (int64_t x = 0; x < w; ++x) {
             int32_t l = labels.at(y, x);
             bool rim = false;
-            for (int64_t v = std::max<int64_t>(0, y - r); l > 0 && !rim && v <= std::min(h - 1, y + r); ++v) {
+            int64_t v_end = l > 0 ? std::min(h - 1, y + r) : y - r - 1;
+            for (int64_t v = std::max<int64_t>(0, y - r); !rim && v <= v_end; ++v) {
                 for (int64_t u = std::max<int64_t>(0, x - r); u <= std::min(w - 1, x + r); ++u) {
                     if (labels.at(v, u) != l) {
                         rim = true;
@@ -178,7 +180,8 @@ inline void targets_touching(const LabelMap& labels, int r, float* out) {
         for (int64_t x = 0; x < w; ++x) {
             int32_t first = 0;
             bool two = false;
-            for (int64_t v = std::max<int64_t>(0, y - r); !two && v <= std::min(h - 1, y + r); ++v) {
+            int64_t v_end = std::min(h - 1, y + r);
+            for (int64_t v = std::max<int64_t>(0, y - r); !two && v <= v_end; ++v) {
                 for (int64_t u = std::max<int64_t>(0, x - r); u <= std::min(w - 1, x + r); ++u) {
                     int32_t l = labels.at(v, u);
                     if (l == 0 || l == first) continue;
@@ -219,7 +222,8 @@ inline void targets_distance(const LabelMap& labels, float* out) {
         for (int64_t y = b.y0; y < b.y1; ++y) {
             for (int64_t x = b.x0; x < b.x1; ++x) {
                 if (labels.at(y, x) != int32_t(l)) continue;
-                out[y * w + x] = std::sqrt(grid[size_t((y - b.y0 + 1) * gw + (x - b.x0 + 1))]) * inv;
+                float d2 = grid[size_t((y - b.y0 + 1) * gw + (x - b.x0 + 1))];
+                out[y * w + x] = std::sqrt(d2) * inv;
             }
         }
     }
@@ -258,7 +262,7 @@ inline Tensor<float> weight_map_make(const WeightSpec& spec, const LabelMap& lab
     auto margin = static_cast<int64_t>(std::ceil(4.0 * spec.sigma));
 
     // 1. per pixel, the two smallest distances to a nucleus, from each nucleus's grown box
-    std::vector<float> d1(static_cast<size_t>(plane), detail::kEdtInfinity), d2(static_cast<size_t>(plane), detail::kEdtInfinity);
+    std::vector<float> d1(static_cast<size_t>(plane), detail::kEdtInfinity), d2(d1);
     std::vector<detail::LabelBox> boxes = detail::label_boxes(labels);
     std::vector<float> grid;
     for (size_t l = 1; l < boxes.size(); ++l) {
