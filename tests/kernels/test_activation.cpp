@@ -113,7 +113,9 @@ TEST_CASE("float activations match double references on awkward lengths", "[acti
         compare_backward(
             "elu backward",
             [](auto a, auto b, auto c) { unetpp::elu_backward<float>(kAlpha, a, b, c); },
-            [](auto a, auto b, auto c) { unetpp::elu_backward_reference<double>(kAlpha, a, b, c); });
+            [](auto a, auto b, auto c) {
+                unetpp::elu_backward_reference<double>(kAlpha, a, b, c);
+            });
 
         unetpp::sigmoid_forward<float>(x, y);
         unetpp::sigmoid_forward_reference<double>(xd, yd);

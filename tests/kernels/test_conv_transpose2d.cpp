@@ -27,10 +27,12 @@ constexpr double kDoubleTolerance = 1e-12;
 struct Case {
     int64_t N, C, K, H, W;
 };
-// Awkward sizes: ones, odd primes and a size past one SIMD width and one GEMM strip.
+// Awkward sizes: ones, odd primes and a size past one SIMD width and one GEMM strip. The fast
+// path groups small images into one work unit ({3,17,33,4,3}: all three; {5,3,33,10,10}: units of
+// 2, 2 and 1 image) and cuts large ones into bands of rows ({2,3,33,17,17}: rows 0-14, 15-16).
 const std::vector<Case> kCases = {
-    {1, 1, 1, 1, 1}, {2, 3, 1, 5, 7}, {1, 1, 3, 3, 1}, {3, 17, 33, 4, 3}, {2, 33, 17, 7, 5},
-    {1, 3, 7, 9, 17},
+    {1, 1, 1, 1, 1},   {2, 3, 1, 5, 7},  {1, 1, 3, 3, 1},    {3, 17, 33, 4, 3},
+    {2, 33, 17, 7, 5}, {1, 3, 7, 9, 17}, {2, 3, 33, 17, 17}, {5, 3, 33, 10, 10},
 };
 
 std::string describe(const Case& c) {
@@ -166,14 +168,17 @@ TEST_CASE("conv_transpose2d backward_weight accepts a null dbias", "[conv_transp
 TEST_CASE("conv_transpose2d gives bit-identical results on 1 and 2 threads",
           "[conv_transpose2d][threads]") {
     unetpp::Rng rng(15);
-    // N=3 takes the image-per-thread path on 2 threads, N=1 the split-GEMM path.
-    for (int64_t N : {1, 3}) {
+    // N=1: one unit, split inside the GEMM; N=3: three images in one unit;
+    // N=7 on 33x41: bands of 22 and 11 rows spread over the threads.
+    for (int64_t N : {1, 3, 7}) {
         INFO("N=" << N);
         const ConvTranspose2dSpec spec{17, 9};
-        auto x = random_tensor<float>({N, 17, 9, 13}, rng);
+        const int64_t side = N == 7 ? 33 : 9;
+        const int64_t width = N == 7 ? 41 : 13;
+        auto x = random_tensor<float>({N, 17, side, width}, rng);
         auto w = random_tensor<float>({17, 9, 2, 2}, rng);
         auto b = random_tensor<float>({9}, rng);
-        auto dy = random_tensor<float>({N, 9, 18, 26}, rng);
+        auto dy = random_tensor<float>({N, 9, 2 * side, 2 * width}, rng);
         Tensor<float> y[2], dx[2], dw[2], db[2];
         for (int t = 0; t < 2; ++t) {
             unetpp::set_num_threads(t + 1);

@@ -23,6 +23,7 @@
 //
 // Each function has a plain scalar *_reference twin that the tests compare against.
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -31,6 +32,7 @@
 #include "unetpp/kernels/gemm.hpp"
 #include "unetpp/kernels/scratch.hpp"
 #include "unetpp/parallel.hpp"
+#include "unetpp/simd/simd.hpp"
 #include "unetpp/tensor.hpp"
 
 namespace unetpp {
@@ -147,22 +149,70 @@ void conv_transpose2d_backward_weight_reference(const ConvTranspose2dSpec& spec,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fast path: per image one GEMM against the weight matrix plus a scatter or gather. Scratch for
-// Y' and G comes from ScratchSlot::kConvColumns, so a steady-state loop does not allocate.
+// Fast path. Forward and backward-data cut the batch into work units of about kUnitColumns GEMM
+// columns: a band of input rows of one image, or several whole small images side by side (so the
+// weight matrix is packed once per unit, not once per 8x8 image). Each unit is one GEMM plus a
+// scatter or gather that stays in cache, and units run in parallel. Backward-weight sums the
+// units' products into a fixed number of partial sums. Scratch comes from scratch.hpp, so a
+// steady-state loop does not allocate.
 
 namespace detail {
 
-// y[k, 2i+r, 2j+s] = yp[(4k + 2r + s), (i W + j)] + b[k]: the forward scatter of one image.
+// Forward and backward-data: the unit's 4K x columns block of Y' or G (128 KiB) stays in L2.
+constexpr int64_t kConvTransposeUnitFloats = 32768;
+inline int64_t conv_transpose2d_data_columns(int64_t K) {
+    return std::max<int64_t>(256, kConvTransposeUnitFloats / (4 * K));
+}
+// Backward-weight: at least 1024 columns per unit, so that each unit's C x 4K partial product
+// is small next to the inputs it reads (8x8 decoder images would otherwise add a full dW per
+// image).
+inline int64_t conv_transpose2d_weight_columns(int64_t K) {
+    return std::max<int64_t>(1024, conv_transpose2d_data_columns(K));
+}
+
+// Partial weight-gradient sums: up to this many groups of units run in parallel.
+constexpr int64_t kConvTransposeWeightGroups = 8;
+
+// How the batch is cut into units: `images` whole images per unit (small images) or, with
+// images == 1, bands of `rows` input rows.
+struct ConvTranspose2dUnits {
+    int64_t images = 1, rows = 0, bands = 1, count = 0;
+
+    // Units of about `target` GEMM columns.
+    ConvTranspose2dUnits(int64_t N, int64_t H, int64_t W, int64_t target) {
+        if (H * W >= target) {
+            rows = std::max<int64_t>(1, target / W);
+            bands = (H + rows - 1) / rows;
+            count = N * bands;
+        } else {
+            images = std::min(N, std::max<int64_t>(1, target / (H * W)));
+            rows = H;
+            count = (N + images - 1) / images;
+        }
+    }
+    // Unit u covers images [n0, n0 + g) and, of each, input rows [i0, i0 + r).
+    void locate(int64_t u, int64_t N, int64_t H, int64_t& n0, int64_t& g, int64_t& i0,
+                int64_t& r) const {
+        if (images > 1 || bands == 1) {
+            n0 = u * images, g = std::min(images, N - n0), i0 = 0, r = H;
+        } else {
+            n0 = u / bands, g = 1, i0 = (u % bands) * rows, r = std::min(rows, H - i0);
+        }
+    }
+};
+
+// y[k, 2(i0+i)+r, 2j+s] = yp[(4k + 2r + s), i W + j] + b[k] for i < rows: scatters one image's
+// band of Y' (rows ld apart) into y (one image, K x 2H x 2W).
 template <class T>
-void conv_transpose2d_scatter(int64_t K, int64_t H, int64_t W, const T* yp, const T* bias, T* y) {
-    const int64_t hw = H * W;
+void conv_transpose2d_scatter(int64_t K, int64_t H, int64_t W, int64_t i0, int64_t rows,
+                              const T* yp, int64_t ld, const T* bias, T* y) {
     for (int64_t k = 0; k < K; ++k) {
         const T b = bias ? bias[k] : T(0);
         for (int64_t r = 0; r < 2; ++r) {
-            const T* s0 = yp + (4 * k + 2 * r) * hw;  // s = 0 plane
-            const T* s1 = s0 + hw;                     // s = 1 plane
-            for (int64_t i = 0; i < H; ++i) {
-                T* out = y + (k * 2 * H + 2 * i + r) * 2 * W;
+            const T* s0 = yp + (4 * k + 2 * r) * ld;  // s = 0
+            const T* s1 = s0 + ld;                     // s = 1
+            for (int64_t i = 0; i < rows; ++i) {
+                T* out = y + (k * 2 * H + 2 * (i0 + i) + r) * 2 * W;
                 const T* a = s0 + i * W;
                 const T* c = s1 + i * W;
                 for (int64_t j = 0; j < W; ++j) {
@@ -174,16 +224,17 @@ void conv_transpose2d_scatter(int64_t K, int64_t H, int64_t W, const T* yp, cons
     }
 }
 
-// g[(4k + 2r + s), (i W + j)] = dy[k, 2i+r, 2j+s]: the gather of one image's output gradient.
+// g[(4k + 2r + s), i W + j] = dy[k, 2(i0+i)+r, 2j+s] for i < rows: gathers a band of one image's
+// output gradient (K x 2H x 2W) into G (rows ld apart). The inverse of the scatter.
 template <class T>
-void conv_transpose2d_gather(int64_t K, int64_t H, int64_t W, const T* dy, T* g) {
-    const int64_t hw = H * W;
+void conv_transpose2d_gather(int64_t K, int64_t H, int64_t W, int64_t i0, int64_t rows,
+                             const T* dy, T* g, int64_t ld) {
     for (int64_t k = 0; k < K; ++k) {
         for (int64_t r = 0; r < 2; ++r) {
-            T* s0 = g + (4 * k + 2 * r) * hw;
-            T* s1 = s0 + hw;
-            for (int64_t i = 0; i < H; ++i) {
-                const T* in = dy + (k * 2 * H + 2 * i + r) * 2 * W;
+            T* s0 = g + (4 * k + 2 * r) * ld;
+            T* s1 = s0 + ld;
+            for (int64_t i = 0; i < rows; ++i) {
+                const T* in = dy + (k * 2 * H + 2 * (i0 + i) + r) * 2 * W;
                 T* a = s0 + i * W;
                 T* c = s1 + i * W;
                 for (int64_t j = 0; j < W; ++j) {
@@ -193,18 +244,6 @@ void conv_transpose2d_gather(int64_t K, int64_t H, int64_t W, const T* dy, T* g)
             }
         }
     }
-}
-
-// Runs body(n) for every image: one image per thread when there are enough images, else image
-// after image with each GEMM splitting its columns over the threads. Either way every output is
-// computed by the same sequence of operations, so results do not depend on the thread count.
-template <class Body>
-void conv_transpose2d_per_image(int64_t N, Body&& body) {
-    if (N >= num_threads()) {
-        parallel_for(0, N, body);
-        return;
-    }
-    for (int64_t n = 0; n < N; ++n) body(n);
 }
 
 }  // namespace detail
@@ -217,17 +256,38 @@ template <class T>
 void conv_transpose2d_forward(const ConvTranspose2dSpec& spec, ConstTensorView<T> x,
                               ConstTensorView<T> weight, const T* bias, TensorView<T> y) {
     detail::conv_transpose2d_check<T>("conv_transpose2d_forward", spec, x, weight, y);
-    const int64_t C = spec.C, K = spec.K, H = x.h(), W = x.w(), hw = H * W;
-    if (hw == 0) return;
-    // Y'[4K, HW] = W[C, 4K]^T * X[C, HW]
-    GemmSpec g;
-    g.M = 4 * K, g.N = hw, g.K = C;
-    g.lda = 4 * K, g.ldb = hw, g.ldc = hw;
-    g.trans_a = true;
-    detail::conv_transpose2d_per_image(x.n(), [&](int64_t n) {
-        T* yp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * hw);
-        gemm(g, weight.data(), x.data() + n * C * hw, yp);
-        detail::conv_transpose2d_scatter(K, H, W, yp, bias, y.data() + n * K * 4 * hw);
+    const int64_t N = x.n(), C = spec.C, K = spec.K, H = x.h(), W = x.w(), hw = H * W;
+    if (N == 0 || hw == 0) return;
+    const detail::ConvTranspose2dUnits units(N, H, W, detail::conv_transpose2d_data_columns(K));
+    parallel_for(0, units.count, [&](int64_t u) {
+        int64_t n0, g, i0, rows;
+        units.locate(u, N, H, n0, g, i0, rows);
+        const int64_t cols = g * rows * W;
+
+        // 1. the unit's X[C, cols]: a band of one image in place, or small images copied
+        const T* xb = x.data() + n0 * C * hw + i0 * W;
+        int64_t ldb = hw;
+        if (g > 1) {
+            T* xs = scratch<T>(ScratchSlot::kConvPartial, C * cols);
+            for (int64_t m = 0; m < g; ++m)
+                for (int64_t c = 0; c < C; ++c)
+                    std::copy_n(xb + (m * C + c) * hw, hw, xs + c * cols + m * hw);
+            xb = xs, ldb = cols;
+        }
+
+        // 2. Y'[4K, cols] = W[C, 4K]^T * X[C, cols]
+        T* yp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * cols);
+        GemmSpec gs;
+        gs.M = 4 * K, gs.N = cols, gs.K = C;
+        gs.lda = 4 * K, gs.ldb = ldb, gs.ldc = cols;
+        gs.trans_a = true;
+        gemm(gs, weight.data(), xb, yp);
+
+        // 3. scatter each image's part into y, adding the bias
+        for (int64_t m = 0; m < g; ++m) {
+            detail::conv_transpose2d_scatter(K, H, W, i0, rows, yp + m * rows * W, cols, bias,
+                                             y.data() + (n0 + m) * K * 4 * hw);
+        }
     });
 }
 
@@ -237,17 +297,40 @@ void conv_transpose2d_backward_data(const ConvTranspose2dSpec& spec, ConstTensor
                                     ConstTensorView<T> weight, TensorView<T> dx) {
     detail::conv_transpose2d_check<T>("conv_transpose2d_backward_data", spec, dx, weight, dy,
                                       "dx", "dy");
-    const int64_t C = spec.C, K = spec.K, H = dx.h(), W = dx.w(), hw = H * W;
-    if (hw == 0) return;
-    // dX[C, HW] += W[C, 4K] * G[4K, HW]
-    GemmSpec g;
-    g.M = C, g.N = hw, g.K = 4 * K;
-    g.lda = 4 * K, g.ldb = hw, g.ldc = hw;
-    g.accumulate = true;
-    detail::conv_transpose2d_per_image(dx.n(), [&](int64_t n) {
-        T* gp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * hw);
-        detail::conv_transpose2d_gather(K, H, W, dy.data() + n * K * 4 * hw, gp);
-        gemm(g, weight.data(), gp, dx.data() + n * C * hw);
+    const int64_t N = dx.n(), C = spec.C, K = spec.K, H = dx.h(), W = dx.w(), hw = H * W;
+    if (N == 0 || hw == 0) return;
+    const detail::ConvTranspose2dUnits units(N, H, W, detail::conv_transpose2d_data_columns(K));
+    parallel_for(0, units.count, [&](int64_t u) {
+        int64_t n0, g, i0, rows;
+        units.locate(u, N, H, n0, g, i0, rows);
+        const int64_t cols = g * rows * W;
+
+        // 1. gather the unit's G[4K, cols] from dy
+        T* gp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * cols);
+        for (int64_t m = 0; m < g; ++m) {
+            detail::conv_transpose2d_gather(K, H, W, i0, rows, dy.data() + (n0 + m) * K * 4 * hw,
+                                            gp + m * rows * W, cols);
+        }
+
+        // 2. dX[C, cols] += W[C, 4K] * G[4K, cols]: straight into dx for one image, else into
+        // scratch and then added image by image
+        GemmSpec gs;
+        gs.M = C, gs.N = cols, gs.K = 4 * K;
+        gs.lda = 4 * K, gs.ldb = cols;
+        T* dxb = dx.data() + n0 * C * hw + i0 * W;
+        if (g == 1) {
+            gs.ldc = hw, gs.accumulate = true;
+            gemm(gs, weight.data(), gp, dxb);
+            return;
+        }
+        T* ds = scratch<T>(ScratchSlot::kConvPartial, C * cols);
+        gs.ldc = cols;
+        gemm(gs, weight.data(), gp, ds);
+        for (int64_t m = 0; m < g; ++m)
+            for (int64_t c = 0; c < C; ++c) {
+                T* d = dxb + (m * C + c) * hw;
+                simd::add(hw, d, ds + c * cols + m * hw, d);
+            }
     });
 }
 
@@ -257,25 +340,60 @@ void conv_transpose2d_backward_weight(const ConvTranspose2dSpec& spec, ConstTens
                                       ConstTensorView<T> dy, TensorView<T> dweight, T* dbias) {
     detail::conv_transpose2d_check<T>("conv_transpose2d_backward_weight", spec, x, dweight, dy,
                                       "x", "dy");
-    const int64_t C = spec.C, K = spec.K, H = x.h(), W = x.w(), hw = H * W;
-
-    // 1. weight gradient: dW[C, 4K] = sum_n X_n[C, HW] * G_n[4K, HW]^T, images in order
-    if (x.n() == 0 || hw == 0) {
+    const int64_t N = x.n(), C = spec.C, K = spec.K, H = x.h(), W = x.w(), hw = H * W;
+    if (N == 0 || hw == 0) {
         tensor_fill(dweight, T(0));
+        if (dbias != nullptr) bias_backward(dy, dbias);
+        return;
     }
-    GemmSpec g;
-    g.M = C, g.N = 4 * K, g.K = hw;
-    g.lda = hw, g.ldb = hw, g.ldc = 4 * K;
-    g.trans_b = true;
-    for (int64_t n = 0; n < x.n() && hw > 0; ++n) {
-        T* gp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * hw);
-        const T* dyn = dy.data() + n * K * 4 * hw;
-        parallel_for(0, K, [&](int64_t k) {
-            detail::conv_transpose2d_gather(int64_t(1), H, W, dyn + k * 4 * hw, gp + k * 4 * hw);
-        });
-        g.accumulate = n > 0;
-        gemm(g, x.data() + n * C * hw, gp, dweight.data());
-    }
+
+    // 1. weight gradient. Unit u (larger than forward's) adds X_u[C, cols] * G_u[4K, cols]^T into the
+    // partial sum of group u % groups; groups run in parallel and are then summed in order.
+    // The group count does not depend on the thread count, so neither does the result.
+    const detail::ConvTranspose2dUnits units(N, H, W,
+                                             detail::conv_transpose2d_weight_columns(K));
+    const int64_t groups = std::min(units.count, detail::kConvTransposeWeightGroups);
+    const int64_t dw_size = C * 4 * K;
+    T* partial = scratch<T>(ScratchSlot::kConvWeights, (groups - 1) * dw_size);
+    parallel_for(0, groups, [&](int64_t grp) {
+        T* out = grp == 0 ? dweight.data() : partial + (grp - 1) * dw_size;
+        for (int64_t u = grp; u < units.count; u += groups) {
+            int64_t n0, g, i0, rows;
+            units.locate(u, N, H, n0, g, i0, rows);
+            const int64_t cols = g * rows * W;
+
+            // 1a. the unit's X[C, cols] (in place for one image) and G[4K, cols]
+            const T* xb = x.data() + n0 * C * hw + i0 * W;
+            int64_t lda = hw;
+            if (g > 1) {
+                T* xs = scratch<T>(ScratchSlot::kConvPartial, C * cols);
+                for (int64_t m = 0; m < g; ++m)
+                    for (int64_t c = 0; c < C; ++c)
+                        std::copy_n(xb + (m * C + c) * hw, hw, xs + c * cols + m * hw);
+                xb = xs, lda = cols;
+            }
+            T* gp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * cols);
+            for (int64_t m = 0; m < g; ++m) {
+                detail::conv_transpose2d_gather(K, H, W, i0, rows,
+                                                dy.data() + (n0 + m) * K * 4 * hw,
+                                                gp + m * rows * W, cols);
+            }
+
+            // 1b. partial dW[C, 4K] (+)= X[C, cols] * G[4K, cols]^T
+            GemmSpec gs;
+            gs.M = C, gs.N = 4 * K, gs.K = cols;
+            gs.lda = lda, gs.ldb = cols, gs.ldc = 4 * K;
+            gs.trans_b = true;
+            gs.accumulate = u != grp;
+            gemm(gs, xb, gp, out);
+        }
+    });
+    parallel_for(0, C, [&](int64_t c) {
+        T* row = dweight.data() + c * 4 * K;
+        for (int64_t grp = 1; grp < groups; ++grp) {
+            simd::add(4 * K, row, partial + (grp - 1) * dw_size + c * 4 * K, row);
+        }
+    });
 
     // 2. bias gradient
     if (dbias != nullptr) bias_backward(dy, dbias);
