@@ -149,7 +149,7 @@ void conv_transpose2d_backward_weight_reference(const ConvTranspose2dSpec& spec,
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fast path. Forward and backward-data cut the batch into work units of about kUnitColumns GEMM
+// Fast path. Forward and backward-data cut the batch into work units of a few hundred GEMM
 // columns: a band of input rows of one image, or several whole small images side by side (so the
 // weight matrix is packed once per unit, not once per 8x8 image). Each unit is one GEMM plus a
 // scatter or gather that stays in cache, and units run in parallel. Backward-weight sums the
@@ -347,8 +347,8 @@ void conv_transpose2d_backward_weight(const ConvTranspose2dSpec& spec, ConstTens
         return;
     }
 
-    // 1. weight gradient. Unit u (larger than forward's) adds X_u[C, cols] * G_u[4K, cols]^T into the
-    // partial sum of group u % groups; groups run in parallel and are then summed in order.
+    // 1. weight gradient. Unit u (larger than forward's) adds X_u[C, cols] * G_u[4K, cols]^T
+    // into the partial sum of group u % groups; groups run in parallel, then are summed in order.
     // The group count does not depend on the thread count, so neither does the result.
     const detail::ConvTranspose2dUnits units(N, H, W,
                                              detail::conv_transpose2d_weight_columns(K));
