@@ -30,10 +30,12 @@ namespace detail {
 // e^x for float within about 2 ulp on [-87, 88]; inputs outside are clamped there (e^-87 is near
 // the smallest normal float, e^88 near the largest). Cody-Waite reduction x = m ln2 + r, |r| <=
 // ln2/2, then a degree-7 Taylor polynomial (remainder below 1e-8 relative) and a 2^m scale built
-// in the exponent bits.
+// in the exponent bits. m is rounded by adding and subtracting 1.5 * 2^23 rather than by
+// std::floor, which GCC does not vectorise here.
 inline float exp_poly(float x) {
     x = std::min(std::max(x, -87.0f), 88.0f);
-    const float m = std::floor(x * 1.44269504088896341f + 0.5f);
+    constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: float addition rounds to an integer
+    const float m = (x * 1.44269504088896341f + kRound) - kRound;
     float r = x - m * 0.693145751953125f;  // ln2 split in a high part exact in float ...
     r = r - m * 1.42860682030941723e-6f;   // ... and the low remainder
     float p = 1.0f / 5040.0f;
@@ -129,7 +131,44 @@ void sigmoid_backward_reference(ConstTensorView<T> y, ConstTensorView<T> dy, Ten
 }
 
 // ---------------------------------------------------------------------------------------------
-// Public kernels: vectorised, parallel over fixed blocks of elements.
+// Public kernels: vectorised, parallel over fixed blocks of elements. Each block's loop lives in
+// a function of plain pointers: inside a lambda the pointers are read through the closure, which
+// a store to dx might alias, and GCC then refuses to vectorise.
+
+namespace detail {
+
+template <class T>
+void relu_backward_span(int64_t n, const T* y, const T* dy, T* dx) {
+    for (int64_t i = 0; i < n; ++i) {
+        const T g = dy[i];
+        dx[i] += y[i] > T(0) ? g : T(0);
+    }
+}
+template <class T>
+void elu_forward_span(int64_t n, T alpha, const T* x, T* y) {
+    for (int64_t i = 0; i < n; ++i) {
+        const T v = x[i];
+        const T neg = alpha * (exp_poly(std::min(v, T(0))) - T(1));
+        y[i] = v > T(0) ? v : neg;
+    }
+}
+template <class T>
+void elu_backward_span(int64_t n, T alpha, const T* y, const T* dy, T* dx) {
+    for (int64_t i = 0; i < n; ++i) {
+        const T v = y[i], g = dy[i];
+        dx[i] += g * (v > T(0) ? T(1) : v + alpha);
+    }
+}
+template <class T>
+void sigmoid_forward_span(int64_t n, const T* x, T* y) {
+    for (int64_t i = 0; i < n; ++i) y[i] = T(1) / (T(1) + exp_poly(-x[i]));
+}
+template <class T>
+void sigmoid_backward_span(int64_t n, const T* y, const T* dy, T* dx) {
+    for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * y[i] * (T(1) - y[i]);
+}
+
+}  // namespace detail
 
 // ASSIGNS y = max(x, 0). y may be x (in place).
 template <class T>
@@ -137,7 +176,7 @@ void relu_forward(ConstTensorView<T> x, TensorView<T> y) {
     detail::activation_check<T>("relu_forward", x, ConstTensorView<T>(y), "x", "y");
     const T* xp = x.data();
     T* yp = y.data();
-    detail::elementwise_blocks(x.numel(), [&](int64_t lo, int64_t hi) {
+    detail::elementwise_blocks(x.numel(), [=](int64_t lo, int64_t hi) {
         simd::max_scalar(hi - lo, xp + lo, T(0), yp + lo);
     });
 }
@@ -148,8 +187,8 @@ void relu_backward(ConstTensorView<T> y, ConstTensorView<T> dy, TensorView<T> dx
     detail::activation_check<T>("relu_backward", y, dy, ConstTensorView<T>(dx));
     const T *yp = y.data(), *gp = dy.data();
     T* dxp = dx.data();
-    detail::elementwise_blocks(y.numel(), [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) dxp[i] += yp[i] > T(0) ? gp[i] : T(0);
+    detail::elementwise_blocks(y.numel(), [=](int64_t lo, int64_t hi) {
+        detail::relu_backward_span(hi - lo, yp + lo, gp + lo, dxp + lo);
     });
 }
 
@@ -160,12 +199,8 @@ void elu_forward(double alpha, ConstTensorView<T> x, TensorView<T> y) {
     const T a = T(alpha);
     const T* xp = x.data();
     T* yp = y.data();
-    detail::elementwise_blocks(x.numel(), [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) {
-            const T v = xp[i];
-            const T neg = a * (detail::exp_poly(std::min(v, T(0))) - T(1));
-            yp[i] = v > T(0) ? v : neg;
-        }
+    detail::elementwise_blocks(x.numel(), [=](int64_t lo, int64_t hi) {
+        detail::elu_forward_span(hi - lo, a, xp + lo, yp + lo);
     });
 }
 
@@ -176,8 +211,8 @@ void elu_backward(double alpha, ConstTensorView<T> y, ConstTensorView<T> dy, Ten
     const T a = T(alpha);
     const T *yp = y.data(), *gp = dy.data();
     T* dxp = dx.data();
-    detail::elementwise_blocks(y.numel(), [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) dxp[i] += gp[i] * (yp[i] > T(0) ? T(1) : yp[i] + a);
+    detail::elementwise_blocks(y.numel(), [=](int64_t lo, int64_t hi) {
+        detail::elu_backward_span(hi - lo, a, yp + lo, gp + lo, dxp + lo);
     });
 }
 
@@ -187,8 +222,8 @@ void sigmoid_forward(ConstTensorView<T> x, TensorView<T> y) {
     detail::activation_check<T>("sigmoid_forward", x, ConstTensorView<T>(y), "x", "y");
     const T* xp = x.data();
     T* yp = y.data();
-    detail::elementwise_blocks(x.numel(), [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) yp[i] = T(1) / (T(1) + detail::exp_poly(-xp[i]));
+    detail::elementwise_blocks(x.numel(), [=](int64_t lo, int64_t hi) {
+        detail::sigmoid_forward_span(hi - lo, xp + lo, yp + lo);
     });
 }
 
@@ -198,8 +233,8 @@ void sigmoid_backward(ConstTensorView<T> y, ConstTensorView<T> dy, TensorView<T>
     detail::activation_check<T>("sigmoid_backward", y, dy, ConstTensorView<T>(dx));
     const T *yp = y.data(), *gp = dy.data();
     T* dxp = dx.data();
-    detail::elementwise_blocks(y.numel(), [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i) dxp[i] += gp[i] * yp[i] * (T(1) - yp[i]);
+    detail::elementwise_blocks(y.numel(), [=](int64_t lo, int64_t hi) {
+        detail::sigmoid_backward_span(hi - lo, yp + lo, gp + lo, dxp + lo);
     });
 }
 
