@@ -53,25 +53,31 @@ inline BilinearTap bilinear_tap(int64_t o, int64_t length) {
     return {lo, std::min(lo + 1, length - 1), s - double(lo)};
 }
 
-// One axis, forward: ASSIGNS out (2L values) from in (L values).
+// One axis, forward: ASSIGNS out (2L values) from in (L values). The clamped ends are peeled
+// off so that the interior loop has no min/max indices and vectorises.
 template <class T>
 void upsample_line(int64_t L, const T* in, T* out) {
     const T q = T(0.25), t = T(0.75);
-    for (int64_t i = 0; i < L; ++i) {
-        out[2 * i] = q * in[std::max<int64_t>(i - 1, 0)] + t * in[i];
-        out[2 * i + 1] = t * in[i] + q * in[std::min(i + 1, L - 1)];
-    }
+    const int64_t last = L - 1;
+    out[0] = q * in[0] + t * in[0];
+    for (int64_t i = 1; i < L; ++i) out[2 * i] = q * in[i - 1] + t * in[i];
+    for (int64_t i = 0; i < last; ++i) out[2 * i + 1] = t * in[i] + q * in[i + 1];
+    out[2 * last + 1] = t * in[last] + q * in[last];
 }
 
 // One axis, adjoint: in[i] gets the 1/4, 3/4 weights of every out that read it. ASSIGNS in.
 template <class T>
 void upsample_line_adjoint(int64_t L, const T* out, T* in) {
     const T q = T(0.25), t = T(0.75);
-    for (int64_t i = 0; i < L; ++i) {
-        const T left = out[i > 0 ? 2 * i - 1 : 0];
-        const T right = out[i + 1 < L ? 2 * i + 2 : 2 * L - 1];
-        in[i] = t * (out[2 * i] + out[2 * i + 1]) + q * (left + right);
+    if (L == 1) {
+        in[0] = t * (out[0] + out[1]) + q * (out[0] + out[1]);
+        return;
     }
+    in[0] = t * (out[0] + out[1]) + q * (out[0] + out[2]);
+    for (int64_t i = 1; i + 1 < L; ++i) {
+        in[i] = t * (out[2 * i] + out[2 * i + 1]) + q * (out[2 * i - 1] + out[2 * i + 2]);
+    }
+    in[L - 1] = t * (out[2 * L - 2] + out[2 * L - 1]) + q * (out[2 * L - 3] + out[2 * L - 1]);
 }
 
 }  // namespace detail
