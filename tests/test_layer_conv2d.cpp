@@ -34,7 +34,8 @@ TEST_CASE("conv2d layer backward matches finite differences on input, weight and
     }
 }
 
-TEST_CASE("conv_transpose2d layer backward matches finite differences", "[conv_transpose2d][grad]") {
+TEST_CASE("conv_transpose2d layer backward matches finite differences",
+          "[conv_transpose2d][grad]") {
     unetpp::Rng rng(8);
     unetpp::ConvTranspose2d<double> up("dec3.up", unetpp::ConvTranspose2dSpec{4, 3});
     up.init(rng);
@@ -44,7 +45,8 @@ TEST_CASE("conv_transpose2d layer backward matches finite differences", "[conv_t
     REQUIRE(up.parameters()[0]->value.shape() == Shape{4, 3, 2, 2});
 }
 
-TEST_CASE("a frozen conv2d leaves its gradients untouched but still passes dx", "[conv2d][frozen]") {
+TEST_CASE("a frozen conv2d leaves its gradients untouched but still passes dx",
+          "[conv2d][frozen]") {
     unetpp::Rng rng(2);
     unetpp::Conv2d<double> conv("enc1.conv1", Conv2dSpec{2, 3});
     conv.init(rng);

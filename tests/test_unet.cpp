@@ -260,7 +260,8 @@ TEST_CASE("any input size works and the logits keep it", "[unet][shape]") {
     config.depth = 3;
     config.base_width = 2;
     UNet<float> net(config);
-    for (auto s : {Shape{1, 3, 1, 1}, Shape{2, 3, 7, 17}, Shape{1, 3, 33, 8}, Shape{3, 3, 16, 16}}) {
+    for (auto s :
+         {Shape{1, 3, 1, 1}, Shape{2, 3, 7, 17}, Shape{1, 3, 33, 8}, Shape{3, 3, 16, 16}}) {
         Tensor<float> x(s);
         x.fill(0.5f);
         const auto& logits = net.forward(x.view(), Mode::infer);
@@ -308,4 +309,27 @@ TEST_CASE("UNetConfig round-trips through its text form and rejects unknown keys
     REQUIRE_THROWS_WITH(UNetConfig::parse("depth=3 widht=8"), Catch::Contains("widht"));
     REQUIRE_THROWS_WITH(UNetConfig::parse("depth=three"), Catch::Contains("three"));
     REQUIRE_THROWS_WITH(UNetConfig::parse("upsample=nearest"), Catch::Contains("nearest"));
+}
+
+TEST_CASE("buffers are planned once per shape and keep their storage across steps",
+          "[unet][memory]") {
+    UNetConfig config;
+    config.depth = 2;
+    config.base_width = 4;
+    config.batch_norm = true;
+    UNet<float> net(config);
+    Tensor<float> x({2, 3, 16, 16}), dlogits({2, 1, 16, 16}), small({1, 3, 8, 8});
+    const float* logits_data = net.forward(x.view(), Mode::train).data();
+    net.backward(dlogits.view());
+    std::vector<const float*> grads;
+    for (auto* p : net.parameters()) grads.push_back(p->grad.data());
+
+    // the same shape again, then a smaller one and back: no storage moves
+    net.forward(x.view(), Mode::train);
+    net.backward(dlogits.view());
+    REQUIRE(net.forward(small.view(), Mode::infer).data() == logits_data);
+    REQUIRE(net.forward(x.view(), Mode::train).data() == logits_data);
+    net.backward(dlogits.view());
+    auto params = net.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) REQUIRE(params[i]->grad.data() == grads[i]);
 }

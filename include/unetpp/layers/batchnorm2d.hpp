@@ -51,7 +51,8 @@ template <class T>
 class BatchNorm2d {
 public:
     BatchNorm2d() = default;
-    BatchNorm2d(std::string name, const BatchNorm2dSpec& spec) : name_(std::move(name)), spec_(spec) {
+    BatchNorm2d(std::string name, const BatchNorm2dSpec& spec)
+        : name_(std::move(name)), spec_(spec) {
         if (spec.C <= 0 || !(spec.eps > 0) || !(spec.momentum >= 0 && spec.momentum <= 1)) {
             throw Error(detail::concat("batchnorm2d \"", name_, "\": invalid spec C=", spec.C,
                                        " eps=", spec.eps, " momentum=", spec.momentum,

@@ -4,7 +4,7 @@
 //
 //   y[n, c, h, w] = a[n, c, h, w]  for c < Ca;     y[n, Ca + c, h, w] = b[n, c, h, w]  for c < Cb
 //
-//   a  N Ca H W (the upsampled decoder features)    b  N Cb H W (the encoder skip)    y  N Ca+Cb H W
+//   a  N Ca H W (the upsampled decoder features)   b  N Cb H W (the encoder skip)   y  N Ca+Cb H W
 
 #include <string>
 

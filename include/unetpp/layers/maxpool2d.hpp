@@ -2,7 +2,7 @@
 // MaxPool2d: 2x2 max-pooling with stride 2, the U-Net encoder's downsampling, around
 // include/unetpp/kernels/maxpool2d.hpp.
 //
-//   y[n,c,i,j] = max_{r,s in {0,1}} x[n,c,2i+r,2j+s]          x N C H W,  y N C floor(H/2) floor(W/2)
+//   y[n,c,i,j] = max_{r,s in {0,1}} x[n,c,2i+r,2j+s]       x N C H W,  y N C floor(H/2) floor(W/2)
 //
 // Odd sizes drop the last row or column (floor), as in PyTorch and Keras; the U-Net pads its input
 // to a multiple of 2^depth so this never happens inside it.
