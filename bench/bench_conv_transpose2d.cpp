@@ -12,6 +12,8 @@
 #include <unetpp/parallel.hpp>
 #include <unetpp/random.hpp>
 
+#include "peak.hpp"
+
 #include <cstdio>
 #include <map>
 #include <string>
@@ -112,16 +114,19 @@ public:
     }
     void Finalize() override {
         ConsoleReporter::Finalize();
-        std::printf("\n%-24s %9s %9s %9s %9s %9s\n", "pass/layer (CxKxH)", "ours t1", "ours t2",
-                    "ref t1", "t1/ref", "t2/t1");
+        const double peak = unetpp_bench::fma_peak_gflops(1);
+        std::printf("\nGFLOP/s; FP32 FMA peak measured now: %.0f on 1 thread\n", peak);
+        std::printf("%-24s %9s %7s %9s %9s %9s %9s\n", "pass/layer (CxKxH)", "ours t1", "%peak",
+                    "ours t2", "ref t1", "t1/ref", "t2/t1");
         for (Pass pass : {Pass::kForward, Pass::kBackwardData, Pass::kBackwardWeight}) {
             for (const Layer& l : kLayers) {
                 const std::string tail = std::string(pass_name(pass)) + "/" + layer_name(l);
                 const double t1 = get("BM_conv_transpose2d/" + tail + "/t1");
                 const double t2 = get("BM_conv_transpose2d/" + tail + "/t2");
                 const double ref = get("BM_conv_transpose2d_reference/" + tail + "/t1");
-                std::printf("%-24s %9.1f %9.1f %9.2f %9.1f %9.2f\n", tail.c_str(), t1, t2, ref,
-                            ref > 0 ? t1 / ref : 0.0, t1 > 0 ? t2 / t1 : 0.0);
+                std::printf("%-24s %9.1f %6.1f%% %9.1f %9.2f %9.1f %9.2f\n", tail.c_str(), t1,
+                            100.0 * t1 / peak, t2, ref, ref > 0 ? t1 / ref : 0.0,
+                            t1 > 0 ? t2 / t1 : 0.0);
             }
         }
     }
