@@ -11,6 +11,17 @@
 #include <cstring>
 #include <functional>
 
+
+// Runs a scope on one thread. Finite differences call the kernel thousands of times on tiny
+// tensors; on a shared 2-core CI machine each OpenMP fork then waits on a busy partner core and
+// the test crawls. Thread independence has its own test case.
+namespace {
+struct OneThread {
+    OneThread() { unetpp::set_num_threads(1); }
+    ~OneThread() { unetpp::set_num_threads(0); }
+};
+}  // namespace
+
 using unetpp::ConstTensorView;
 using unetpp::Tensor;
 using unetpp::TensorView;
@@ -138,6 +149,7 @@ TEST_CASE("sigmoid saturates without NaN or infinity", "[activation]") {
 
 TEST_CASE("activation backwards match finite differences and add into dx",
           "[activation][grad]") {
+    OneThread one_thread;
     unetpp::Rng rng(52);
     const unetpp::Shape shape{2, 3, 5, 7};
     check_gradient("relu", unetpp::relu_forward<double>, unetpp::relu_backward<double>,

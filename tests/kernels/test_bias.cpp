@@ -9,6 +9,17 @@
 
 #include <cstring>
 
+
+// Runs a scope on one thread. Finite differences call the kernel thousands of times on tiny
+// tensors; on a shared 2-core CI machine each OpenMP fork then waits on a busy partner core and
+// the test crawls. Thread independence has its own test case.
+namespace {
+struct OneThread {
+    OneThread() { unetpp::set_num_threads(1); }
+    ~OneThread() { unetpp::set_num_threads(0); }
+};
+}  // namespace
+
 using unetpp::Tensor;
 using namespace unetpp_test;
 
@@ -45,6 +56,7 @@ TEST_CASE("bias_add_forward adds b[k] to channel k and matches the reference", "
 }
 
 TEST_CASE("bias_backward matches finite differences and assigns dbias", "[bias][grad]") {
+    OneThread one_thread;
     unetpp::Rng rng(42);
     auto y0 = random_tensor<double>({2, 3, 5, 7}, rng);
     auto b = random_tensor<double>({3}, rng);

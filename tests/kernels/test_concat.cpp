@@ -9,6 +9,17 @@
 
 #include <cstring>
 
+
+// Runs a scope on one thread. Finite differences call the kernel thousands of times on tiny
+// tensors; on a shared 2-core CI machine each OpenMP fork then waits on a busy partner core and
+// the test crawls. Thread independence has its own test case.
+namespace {
+struct OneThread {
+    OneThread() { unetpp::set_num_threads(1); }
+    ~OneThread() { unetpp::set_num_threads(0); }
+};
+}  // namespace
+
 using unetpp::Tensor;
 using namespace unetpp_test;
 
@@ -23,6 +34,7 @@ TEST_CASE("concat_channels puts a's channels before b's", "[concat]") {
 
 TEST_CASE("concat_channels matches the reference and its backward adds the split",
           "[concat][grad]") {
+    OneThread one_thread;
     unetpp::Rng rng(31);
     struct Case {
         int64_t N, Ca, Cb, H, W;

@@ -12,6 +12,17 @@
 #include <numeric>
 #include <vector>
 
+
+// Runs a scope on one thread. Finite differences call the kernel thousands of times on tiny
+// tensors; on a shared 2-core CI machine each OpenMP fork then waits on a busy partner core and
+// the test crawls. Thread independence has its own test case.
+namespace {
+struct OneThread {
+    OneThread() { unetpp::set_num_threads(1); }
+    ~OneThread() { unetpp::set_num_threads(0); }
+};
+}  // namespace
+
 using unetpp::Tensor;
 using namespace unetpp_test;
 
@@ -101,6 +112,7 @@ TEST_CASE("maxpool2d fast path matches the reference on awkward sizes", "[maxpoo
 
 TEST_CASE("maxpool2d backward matches finite differences and adds into dx",
           "[maxpool2d][grad]") {
+    OneThread one_thread;
     unetpp::Rng rng(22);
     for (auto shape : {unetpp::Shape{1, 1, 2, 2}, unetpp::Shape{2, 3, 5, 7}}) {
         INFO("x " << shape.str());

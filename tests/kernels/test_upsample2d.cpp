@@ -9,6 +9,17 @@
 
 #include <cstring>
 
+
+// Runs a scope on one thread. Finite differences call the kernel thousands of times on tiny
+// tensors; on a shared 2-core CI machine each OpenMP fork then waits on a busy partner core and
+// the test crawls. Thread independence has its own test case.
+namespace {
+struct OneThread {
+    OneThread() { unetpp::set_num_threads(1); }
+    ~OneThread() { unetpp::set_num_threads(0); }
+};
+}  // namespace
+
 using unetpp::Tensor;
 using namespace unetpp_test;
 
@@ -62,6 +73,7 @@ TEST_CASE("upsample2d_bilinear fast path matches the reference on awkward sizes"
 
 TEST_CASE("upsample2d_bilinear backward matches finite differences and adds into dx",
           "[upsample2d][grad]") {
+    OneThread one_thread;
     unetpp::Rng rng(62);
     for (auto shape : {unetpp::Shape{1, 1, 1, 1}, unetpp::Shape{2, 3, 4, 5},
                        unetpp::Shape{1, 2, 1, 7}}) {

@@ -22,6 +22,11 @@
 // a col2im accumulation instead of the scatter.
 //
 // Each function has a plain scalar *_reference twin that the tests compare against.
+//
+// Known gaps (speed): the GEMM writes Y' to scratch and a second pass scatters it into y; for the
+// C = 32, K = 16 layer (64 FLOPs per output) that round trip costs about as much as the GEMM
+// (60% of peak, see docs/benchmarks.md). Remove once a microkernel stores the s = 0/1 pair
+// interleaved straight into y.
 
 #include <algorithm>
 #include <cstdint>
