@@ -449,6 +449,8 @@ int run(const Options& o) {
     unetpp::Batch batch;
     Tensor<float> dlogits;
     bool validated = false;
+    // a resumed run that had already finished (or stopped right after saving) has nothing new
+    const int64_t rows_at_start_step = o.resume && !rows.empty() ? rows.back().step : -1;
     while (progress.step < total_steps) {
         if (g_stop_requested) {
             std::printf("\nstop requested: validating and saving\n");
@@ -493,7 +495,7 @@ int run(const Options& o) {
             validated = true;
         }
     }
-    if (!validated) validate_and_save();
+    if (!validated && progress.step > rows_at_start_step) validate_and_save();
 
     std::printf("done: step %lld, best validation score %.4f\n  best model  %s\n  last state  "
                 "%s\n  log         %s\n  curves      %s\n",
