@@ -523,7 +523,8 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (!flags.positional().empty()) {
-            throw unetpp::Error("unexpected argument \"" + flags.positional()[0] + "\" (see --help)");
+            throw unetpp::Error("unexpected argument \"" + flags.positional()[0] +
+                                "\" (see --help)");
         }
         Options o = options_read(flags);
         unetpp::set_num_threads(int(flags.integer("threads")));
