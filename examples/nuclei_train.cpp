@@ -59,6 +59,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common/flags.hpp"
@@ -335,122 +337,174 @@ double meta_number(const unetpp::Checkpoint& c, const std::string& key) {
     return std::strtod(it->second.c_str(), nullptr);
 }
 
-int run(const Options& o) {
-    const auto start = Clock::now();
-    fs::create_directories(o.out);
+// The model to train: from RUN_DIR/last.safetensors with --resume (its stored architecture,
+// optimizer state and progress), else fresh from the flags (clearing old logs).
+std::unique_ptr<examples::Net> model_start(const Options& o, unetpp::Adam<float>& adam,
+                                           Progress& progress) {
     const std::string last_path = (fs::path(o.out) / "last.safetensors").string();
-    const std::string best_path = (fs::path(o.out) / "best.safetensors").string();
-    const std::string log_path = (fs::path(o.out) / "log.csv").string();
-
-    // 1.-2. data
-    Data data = data_load(o);
-
-    // the model, fresh or resumed (a resumed run keeps its stored architecture)
-    std::unique_ptr<examples::Net> net;
-    unetpp::Adam<float> adam(unetpp::AdamSpec{o.lr});
-    Progress progress;
     if (o.resume && fs::exists(last_path)) {
         unetpp::Checkpoint ckpt;
-        net = examples::model_load(last_path, &ckpt);
+        std::unique_ptr<examples::Net> net = examples::model_load(last_path, &ckpt);
         adam.state_load(unetpp::checkpoint_optimizer_state<float>(ckpt), net->parameters());
         progress.step = int64_t(meta_number(ckpt, "train.step"));
         progress.seconds = meta_number(ckpt, "train.seconds");
         progress.best = meta_number(ckpt, "train.best_score");
         std::printf("resumed from %s at step %lld (%s)\n", last_path.c_str(),
                     static_cast<long long>(progress.step), net->config().to_string().c_str());
-    } else {
-        if (o.resume) std::printf("no %s yet: starting fresh\n", last_path.c_str());
-        net = std::make_unique<examples::Net>(
-            examples::nuclei_config(o.width, o.depth, o.batch_norm, o.seed));
-        std::remove(log_path.c_str());
-        std::remove((fs::path(o.out) / "steps.log").string().c_str());
+        return net;
     }
-    unetpp::ParameterList<float> params = net->parameters();
-    std::printf("model: %s, %lld parameters\n", net->config().to_string().c_str(),
-                static_cast<long long>(net->parameter_count()));
+    if (o.resume) std::printf("no %s yet: starting fresh\n", last_path.c_str());
+    std::remove((fs::path(o.out) / "log.csv").string().c_str());
+    std::remove((fs::path(o.out) / "steps.log").string().c_str());
+    return std::make_unique<examples::Net>(
+        examples::nuclei_config(o.width, o.depth, o.batch_norm, o.seed));
+}
 
-    // the schedule
-    const int64_t spe = o.steps_per_epoch > 0
-                            ? o.steps_per_epoch
-                            : (int64_t(data.train.size()) + o.batch - 1) / o.batch;
-    const int64_t total_steps = spe * o.epochs;
-    const int64_t val_every = o.val_every > 0 ? o.val_every : spe;
+// One optimisation step on batch `step`; returns the loss and the gradient norm before
+// clipping. Throws Error naming the step when either is not finite.
+std::pair<double, double> train_step(const Options& o, const unetpp::BatchSampler& sampler,
+                                     const unetpp::CombinedLossSpec& loss_spec, double lr,
+                                     int64_t step, examples::Net& net, unetpp::Adam<float>& adam,
+                                     unetpp::Batch& batch, Tensor<float>& dlogits) {
+    sampler.batch_fill(step, batch);
+    const Tensor<float>& logits = net.forward(batch.images.view(), unetpp::Mode::train);
+    dlogits.resize(logits.shape());
+    unetpp::CombinedLossValue loss = unetpp::combined_loss<float>(
+        loss_spec, logits.view(), batch.targets.view(), batch.weights.view(), dlogits.view());
+    net.backward(dlogits.view());
+    unetpp::ParameterList<float> params = net.parameters();
+    const double norm = unetpp::grad_clip_global_norm(params, o.clip);
+    if (!std::isfinite(loss.total) || !std::isfinite(norm)) {
+        throw unetpp::Error(unetpp::detail::concat("training diverged at step ", step, " (loss ",
+                                                   loss.total, ", gradient norm ", norm,
+                                                   "): lower --lr or --clip"));
+    }
+    adam.step(params, lr);
+    return {loss.total, norm};
+}
+
+// Cosine decay after a linear warm-up, ending at the last step.
+unetpp::LrScheduleSpec schedule_make(const Options& o, int64_t total_steps) {
     unetpp::LrScheduleSpec schedule;
     schedule.base_lr = o.lr;
     schedule.decay = unetpp::LrDecay::cosine;
     schedule.warmup_steps = std::min(o.warmup, total_steps - 1);
     schedule.total_steps = total_steps;
     schedule.min_lr = std::min(o.min_lr, o.lr);
+    return schedule;
+}
 
-    // the sampler and the loss
-    unetpp::BatchSpec batch_spec;
-    batch_spec.batch_size = o.batch;
-    batch_spec.augment.crop = o.crop;
-    batch_spec.kind_weights = kind_weights(o, data);
-    batch_spec.seed = o.seed;
-    unetpp::BatchSampler sampler(batch_spec, data.train);
+// Crops, augmentation and kind oversampling of the training batches.
+unetpp::BatchSpec batch_spec_make(const Options& o, const Data& data) {
+    unetpp::BatchSpec spec;
+    spec.batch_size = o.batch;
+    spec.augment.crop = o.crop;
+    spec.kind_weights = kind_weights(o, data);
+    spec.seed = o.seed;
+    return spec;
+}
+
+// What a validation needs and updates: the model, the progress and the files of RUN_DIR.
+struct Session {
+    const Options& o;
+    const Data& data;
+    examples::Net& net;
+    unetpp::Adam<float>& adam;
+    Progress& progress;
+    unetpp::TrainLogger& logger;
+    int64_t steps_per_epoch = 1;
+    examples::PredictSpec predict;
+    std::vector<LogRow> rows;  // log.csv so far
+    Clock::time_point train_start = Clock::now();
+    double loss_sum = 0;  // training loss since the last validation
+    int64_t loss_count = 0;
+
+    std::string path(const char* name) const { return (fs::path(o.out) / name).string(); }
+};
+
+// Steps 4 and 5 of the header comment: score the validation images, save best and last, add
+// a log.csv row, redraw curves.svg and print a summary.
+void validate_and_save(Session& s) {
+    auto t = Clock::now();
+    LogRow row;
+    row.step = s.progress.step;
+    row.epoch = double(s.progress.step) / double(s.steps_per_epoch);
+    row.train_loss = s.loss_count > 0 ? s.loss_sum / double(s.loss_count) : std::nan("");
+    row.val = examples::score_summary(examples::evaluate(s.net, s.data.validation, s.predict));
+    row.seconds = s.progress.seconds + seconds_since(s.train_start);
+
+    // checkpoints: best when the score improved (always, without validation images), then last
+    const bool better = s.data.validation.empty() || row.val.overall > s.progress.best;
+    if (better) {
+        s.progress.best = s.data.validation.empty() ? 0.0 : row.val.overall;
+        auto meta = examples::model_metadata(s.net);
+        meta["train.step"] = std::to_string(s.progress.step);
+        meta["train.val_score"] = std::to_string(row.val.overall);
+        unetpp::checkpoint_save_model(s.path("best.safetensors"), s.net.parameters(), meta);
+    }
+    Progress saved = s.progress;
+    saved.seconds = row.seconds;
+    save_last(s.path("last.safetensors"), s.net, s.adam, saved, s.o);
+
+    // log, curves and the summary line
+    s.rows.push_back(row);
+    log_append(s.path("log.csv"), row);
+    curves_write(s.path("curves.svg"), s.rows);
+    char summary[512];
+    std::snprintf(summary, sizeof summary,
+                  "step %lld epoch %.2f: train loss %.4f, validation score %s%s "
+                  "[validation %.1f s]",
+                  static_cast<long long>(row.step), row.epoch, row.train_loss,
+                  examples::score_summary_text(row.val).c_str(), better ? " (best)" : "",
+                  seconds_since(t));
+    s.logger.end_epoch(summary);
+    s.loss_sum = 0;
+    s.loss_count = 0;
+}
+
+int run(const Options& o) {
+    const auto start = Clock::now();
+    fs::create_directories(o.out);
+
+    // 1.-2. data, then the model, fresh or resumed
+    Data data = data_load(o);
+    unetpp::Adam<float> adam(unetpp::AdamSpec{o.lr});
+    Progress progress;
+    std::unique_ptr<examples::Net> net = model_start(o, adam, progress);
+    std::printf("model: %s, %lld parameters\n", net->config().to_string().c_str(),
+                static_cast<long long>(net->parameter_count()));
+
+    // the schedule, the sampler and the loss
+    const int64_t spe = o.steps_per_epoch > 0
+                            ? o.steps_per_epoch
+                            : (int64_t(data.train.size()) + o.batch - 1) / o.batch;
+    const int64_t total_steps = spe * o.epochs;
+    const int64_t val_every = o.val_every > 0 ? o.val_every : spe;
+    const unetpp::LrScheduleSpec schedule = schedule_make(o, total_steps);
+    unetpp::BatchSampler sampler(batch_spec_make(o, data), data.train);
     unetpp::CombinedLossSpec loss_spec;
     loss_spec.dice.channel_weights = {1.0, 0.0};  // Dice on the nucleus mask; BCE on both
-    examples::PredictSpec predict_spec;
-    predict_spec.tile = o.tile;
-    predict_spec.overlap = std::min<int64_t>(64, o.tile / 4);
-
-    std::vector<LogRow> rows = log_read(log_path);
     unetpp::TrainLogger logger((fs::path(o.out) / "steps.log").string(), o.verbose);
+    examples::PredictSpec predict;
+    predict.tile = o.tile;
+    predict.overlap = std::min<int64_t>(64, o.tile / 4);
+    Session session{o, data, *net, adam, progress, logger, spe, predict,
+                    log_read((fs::path(o.out) / "log.csv").string()),
+                    Clock::now(), 0.0, 0};
+    // a resumed run that had already finished (or stopped right after saving) has nothing new
+    const int64_t resumed_at = o.resume && !session.rows.empty() ? session.rows.back().step : -1;
     std::printf("training %lld steps (%lld per epoch, %lld epochs) of %lld crops of %lld px\n",
                 static_cast<long long>(total_steps), static_cast<long long>(spe),
                 static_cast<long long>(o.epochs), static_cast<long long>(o.batch),
                 static_cast<long long>(o.crop));
     std::fflush(stdout);
 
-    // 4.-5. validation, logging and checkpoints, after every val_every steps and at the end
-    double loss_sum = 0;
-    int64_t loss_count = 0;
-    auto train_start = Clock::now();
-    auto validate_and_save = [&]() {
-        auto t = Clock::now();
-        LogRow row;
-        row.step = progress.step;
-        row.epoch = double(progress.step) / double(spe);
-        row.train_loss = loss_count > 0 ? loss_sum / double(loss_count) : std::nan("");
-        std::vector<examples::ScoredImage> scores =
-            examples::evaluate(*net, data.validation, predict_spec);
-        row.val = examples::score_summary(scores);
-        row.seconds = progress.seconds + seconds_since(train_start);
-        const bool better = data.validation.empty() || row.val.overall > progress.best;
-        if (better) {
-            progress.best = data.validation.empty() ? 0.0 : row.val.overall;
-            auto meta = examples::model_metadata(*net);
-            meta["train.step"] = std::to_string(progress.step);
-            meta["train.val_score"] = std::to_string(row.val.overall);
-            unetpp::checkpoint_save_model(best_path, params, meta);
-        }
-        Progress saved = progress;
-        saved.seconds = row.seconds;
-        save_last(last_path, *net, adam, saved, o);
-        rows.push_back(row);
-        log_append(log_path, row);
-        curves_write((fs::path(o.out) / "curves.svg").string(), rows);
-        char summary[512];
-        std::snprintf(summary, sizeof summary,
-                      "step %lld epoch %.2f: train loss %.4f, validation score %s%s "
-                      "[validation %.1f s]",
-                      static_cast<long long>(row.step), row.epoch, row.train_loss,
-                      examples::score_summary_text(row.val).c_str(), better ? " (best)" : "",
-                      seconds_since(t));
-        logger.end_epoch(summary);
-        loss_sum = 0;
-        loss_count = 0;
-    };
-
-    // 3. the training loop
+    // 3. the training loop; 6. it ends at the last step, the time budget or a signal
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     unetpp::Batch batch;
     Tensor<float> dlogits;
     bool validated = false;
-    // a resumed run that had already finished (or stopped right after saving) has nothing new
-    const int64_t rows_at_start_step = o.resume && !rows.empty() ? rows.back().step : -1;
     while (progress.step < total_steps) {
         if (g_stop_requested) {
             std::printf("\nstop requested: validating and saving\n");
@@ -461,47 +515,27 @@ int run(const Options& o) {
             break;
         }
         auto t = Clock::now();
-        sampler.batch_fill(progress.step, batch);
-        const Tensor<float>& logits = net->forward(batch.images.view(), unetpp::Mode::train);
-        dlogits.resize(logits.shape());
-        unetpp::CombinedLossValue loss = unetpp::combined_loss<float>(
-            loss_spec, logits.view(), batch.targets.view(), batch.weights.view(),
-            dlogits.view());
-        net->backward(dlogits.view());
-        const double norm = unetpp::grad_clip_global_norm(params, o.clip);
-        if (!std::isfinite(loss.total) || !std::isfinite(norm)) {
-            throw unetpp::Error(unetpp::detail::concat(
-                "training diverged at step ", progress.step, " (loss ", loss.total,
-                ", gradient norm ", norm, "): lower --lr or --clip"));
-        }
-        const double lr = unetpp::lr_schedule_at(schedule, progress.step);
-        adam.step(params, lr);
-        ++progress.step;
-        loss_sum += loss.total;
-        ++loss_count;
-        validated = false;
-
         unetpp::TrainStepRecord rec;
-        rec.step = progress.step;
+        rec.lr = unetpp::lr_schedule_at(schedule, progress.step);
+        std::tie(rec.loss, rec.grad_norm) = train_step(o, sampler, loss_spec, rec.lr,
+                                                       progress.step, *net, adam, batch, dlogits);
+        rec.step = ++progress.step;
         rec.epoch = (progress.step - 1) / spe + 1;
-        rec.loss = loss.total;
-        rec.lr = lr;
-        rec.grad_norm = norm;
         rec.images_per_second = double(o.batch) / seconds_since(t);
-        const int64_t in_period = (progress.step - 1) % val_every + 1;
-        logger.step(rec, in_period, val_every);
-        if (progress.step % val_every == 0 || progress.step == total_steps) {
-            validate_and_save();
-            validated = true;
-        }
+        session.loss_sum += rec.loss;
+        ++session.loss_count;
+        logger.step(rec, (progress.step - 1) % val_every + 1, val_every);
+        validated = progress.step % val_every == 0 || progress.step == total_steps;
+        if (validated) validate_and_save(session);
     }
-    if (!validated && progress.step > rows_at_start_step) validate_and_save();
+    if (!validated && progress.step > resumed_at) validate_and_save(session);
 
     std::printf("done: step %lld, best validation score %.4f\n  best model  %s\n  last state  "
                 "%s\n  log         %s\n  curves      %s\n",
-                static_cast<long long>(progress.step), progress.best, best_path.c_str(),
-                last_path.c_str(), log_path.c_str(),
-                (fs::path(o.out) / "curves.svg").string().c_str());
+                static_cast<long long>(progress.step), progress.best,
+                session.path("best.safetensors").c_str(),
+                session.path("last.safetensors").c_str(), session.path("log.csv").c_str(),
+                session.path("curves.svg").c_str());
     return 0;
 }
 
