@@ -18,22 +18,17 @@
 //      into nuclei and score them with the competition metric, overall and per kind;
 //   5. save RUN_DIR/last.safetensors (weights, optimizer, step: --resume continues from it) and,
 //      when the score improves, RUN_DIR/best.safetensors (weights and architecture only);
-//   6. stop after --epochs, after --minutes of wall time, or at the first Ctrl-C, always with a
-//      last validation and save.
+//   6. stop after --epochs, when the --minutes budget (45 by default) runs out, or at the first
+//      Ctrl-C, always with a last validation and save. With a budget, the learning-rate
+//      schedule follows the clock too, so that it reaches its end when the time does.
 //
 // Expected output: a progress bar with the loss and images/s, one summary line per validation,
 // and in RUN_DIR: best.safetensors, last.safetensors, log.csv (epoch, step, train loss, scores,
 // seconds), curves.svg (loss and score curves), steps.log (one line per step), val_ids.txt and
 // train_ids.txt. A tiny smoke run: nuclei_train --data synth/stage1_train --out run --quick
 
-// Known gap: data/augment.hpp and model/unet.hpp both define unetpp::detail::reflect_index (the
-// same reflect-101 rule), so including both is a redefinition error. Renaming the augment one
-// in this file is the local workaround; remove these three lines once one header renames it.
-#define reflect_index augment_reflect_index
-#include <unetpp/data/augment.hpp>
-#undef reflect_index
-
 #include <unetpp/checkpoint.hpp>
+#include <unetpp/data/augment.hpp>
 #include <unetpp/data/batch.hpp>
 #include <unetpp/data/dsb_dataset.hpp>
 #include <unetpp/data/split.hpp>
@@ -94,8 +89,11 @@ void flags_define(examples::Flags& f, bool quick) {
         .define("crop", quick ? "96" : "256", "training crop side, pixels")
         .define("batch", "8", "crops per step")
         .define("epochs", quick ? "3" : "40", "epochs (an epoch: steps-per-epoch steps)")
-        .define("steps-per-epoch", quick ? "20" : "0", "0: training images / batch, rounded up")
-        .define("minutes", "0", "wall-time budget from the start, 0: none")
+        .define("steps-per-epoch", quick ? "20" : "0",
+                "0: as many steps as it takes for the crops to hold the training pixels once")
+        .define("minutes", quick ? "0" : "45",
+                "wall-time budget from the start, the last validation included; the learning "
+                "rate schedule is stretched to end with it. 0: none, --epochs decide")
         .define("lr", quick ? "3e-3" : "1e-3", "peak learning rate (Adam)")
         .define("warmup", quick ? "5" : "200", "linear warm-up steps")
         .define("min-lr", "1e-5", "learning rate at the end of the cosine decay")
@@ -233,6 +231,46 @@ Data data_load(const Options& o) {
     return d;
 }
 
+// Steps of one epoch: as many as it takes for the crops to hold as many pixels as the training
+// images (at least one). Counting images instead would make an epoch of 256-pixel crops cover
+// only about a third of a stage whose images are 256x256 to 1040x1388.
+int64_t steps_per_epoch_default(const Options& o, const Data& d) {
+    double pixels = 0;
+    for (const auto& s : d.train) pixels += double(s.image.dim(1)) * double(s.image.dim(2));
+    const double per_step = double(o.batch) * double(o.crop) * double(o.crop);
+    return std::max<int64_t>(1, int64_t(std::ceil(pixels / per_step)));
+}
+
+// Where the learning-rate schedule stands. Without a time budget it is the step. With one, it
+// also advances with the wall clock, so that the schedule reaches its end (min_lr) when the
+// budget, less the time of the last validation, runs out: position = max(position + 1,
+// p0 + (total - p0) * elapsed / available). Warm-up steps always count one by one.
+struct ScheduleClock {
+    double total = 0;          // schedule length, steps
+    int64_t warmup = 0;
+    double p0 = 0;             // position when this run's training loop started
+    Clock::time_point t0;      // ... and when
+    Clock::time_point deadline;
+    bool timed = false;
+    double validation_seconds = 0;  // the last validation's duration, reserved at the end
+
+    double available() const {
+        return std::chrono::duration<double>(deadline - t0).count() - validation_seconds;
+    }
+    // The position after one more step from `position`.
+    double advance(double position) const {
+        double next = position + 1;
+        if (!timed || next <= double(warmup)) return std::min(next, total);
+        const double frac = std::max(0.0, std::min(1.0, seconds_since(t0) /
+                                                           std::max(1.0, available())));
+        return std::min(total, std::max(next, p0 + (total - p0) * frac));
+    }
+    // True when the budget leaves no time for one more step before the final validation.
+    bool out_of_time() const {
+        return timed && seconds_since(t0) >= available();
+    }
+};
+
 // Sampling weight per kind so that kind k supplies about share[k] of the crops.
 std::array<double, unetpp::kImageKindCount> kind_weights(const Options& o, const Data& d) {
     std::array<int64_t, unetpp::kImageKindCount> count{};
@@ -314,6 +352,7 @@ void curves_write(const std::string& path, const std::vector<LogRow>& rows) {
 // The training state that last.safetensors keeps besides weights and optimizer.
 struct Progress {
     int64_t step = 0;
+    double position = 0;    // where the learning-rate schedule stands, in steps (>= step)
     double seconds = 0;     // training seconds of earlier runs
     double best = -1;       // best validation score so far
 };
@@ -322,6 +361,7 @@ void save_last(const std::string& path, examples::Net& net, const unetpp::Adam<f
                const Progress& p, const Options& o) {
     auto meta = examples::model_metadata(net);
     meta["train.step"] = std::to_string(p.step);
+    meta["train.schedule_position"] = std::to_string(p.position);
     meta["train.seconds"] = std::to_string(p.seconds);
     meta["train.best_score"] = std::to_string(p.best);
     meta["train.seed"] = std::to_string(o.seed);
@@ -347,6 +387,7 @@ std::unique_ptr<examples::Net> model_start(const Options& o, unetpp::Adam<float>
         std::unique_ptr<examples::Net> net = examples::model_load(last_path, &ckpt);
         adam.state_load(unetpp::checkpoint_optimizer_state<float>(ckpt), net->parameters());
         progress.step = int64_t(meta_number(ckpt, "train.step"));
+        progress.position = meta_number(ckpt, "train.schedule_position");
         progress.seconds = meta_number(ckpt, "train.seconds");
         progress.best = meta_number(ckpt, "train.best_score");
         std::printf("resumed from %s at step %lld (%s)\n", last_path.c_str(),
@@ -475,9 +516,8 @@ int run(const Options& o) {
                 static_cast<long long>(net->parameter_count()));
 
     // the schedule, the sampler and the loss
-    const int64_t spe = o.steps_per_epoch > 0
-                            ? o.steps_per_epoch
-                            : (int64_t(data.train.size()) + o.batch - 1) / o.batch;
+    const int64_t spe = o.steps_per_epoch > 0 ? o.steps_per_epoch
+                                              : steps_per_epoch_default(o, data);
     const int64_t total_steps = spe * o.epochs;
     const int64_t val_every = o.val_every > 0 ? o.val_every : spe;
     const unetpp::LrScheduleSpec schedule = schedule_make(o, total_steps);
@@ -493,11 +533,23 @@ int run(const Options& o) {
                     Clock::now(), 0.0, 0};
     // a resumed run that had already finished (or stopped right after saving) has nothing new
     const int64_t resumed_at = o.resume && !session.rows.empty() ? session.rows.back().step : -1;
-    std::printf("training %lld steps (%lld per epoch, %lld epochs) of %lld crops of %lld px\n",
+    std::printf("training %lld steps (%lld per epoch, %lld epochs) of %lld crops of %lld px",
                 static_cast<long long>(total_steps), static_cast<long long>(spe),
                 static_cast<long long>(o.epochs), static_cast<long long>(o.batch),
                 static_cast<long long>(o.crop));
+    if (o.minutes > 0) {
+        std::printf(", or fewer: the schedule ends with the %.1f min budget", o.minutes);
+    }
+    std::printf("\n");
     std::fflush(stdout);
+    ScheduleClock clock;
+    clock.total = double(total_steps);
+    clock.warmup = schedule.warmup_steps;
+    clock.p0 = progress.position;
+    clock.t0 = Clock::now();
+    clock.timed = o.minutes > 0;
+    clock.deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(o.minutes * 60));
 
     // 3. the training loop; 6. it ends at the last step, the time budget or a signal
     std::signal(SIGINT, on_signal);
@@ -505,28 +557,33 @@ int run(const Options& o) {
     unetpp::Batch batch;
     Tensor<float> dlogits;
     bool validated = false;
-    while (progress.step < total_steps) {
+    while (progress.position < double(total_steps)) {
         if (g_stop_requested) {
             std::printf("\nstop requested: validating and saving\n");
             break;
         }
-        if (o.minutes > 0 && seconds_since(start) > o.minutes * 60) {
+        if (clock.out_of_time()) {
             std::printf("\ntime budget of %.1f min reached: validating and saving\n", o.minutes);
             break;
         }
         auto t = Clock::now();
         unetpp::TrainStepRecord rec;
-        rec.lr = unetpp::lr_schedule_at(schedule, progress.step);
+        rec.lr = unetpp::lr_schedule_at(schedule, int64_t(progress.position));
         std::tie(rec.loss, rec.grad_norm) = train_step(o, sampler, loss_spec, rec.lr,
                                                        progress.step, *net, adam, batch, dlogits);
         rec.step = ++progress.step;
+        progress.position = clock.advance(progress.position);
         rec.epoch = (progress.step - 1) / spe + 1;
         rec.images_per_second = double(o.batch) / seconds_since(t);
         session.loss_sum += rec.loss;
         ++session.loss_count;
         logger.step(rec, (progress.step - 1) % val_every + 1, val_every);
-        validated = progress.step % val_every == 0 || progress.step == total_steps;
-        if (validated) validate_and_save(session);
+        validated = progress.step % val_every == 0 || progress.position >= double(total_steps);
+        if (validated) {
+            auto v = Clock::now();
+            validate_and_save(session);
+            clock.validation_seconds = seconds_since(v);
+        }
     }
     if (!validated && progress.step > resumed_at) validate_and_save(session);
 

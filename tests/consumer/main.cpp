@@ -1,6 +1,8 @@
-// Builds against the installed headers and checks a tensor works; exits non-zero on failure.
+// Builds against the installed headers through the umbrella header alone: a tensor, then a tiny
+// U-Net's forward pass. Exits non-zero on failure.
 #include <unetpp/unet.hpp>
 
+#include <cmath>
 #include <cstdio>
 
 int main() {
@@ -9,5 +11,20 @@ int main() {
     float total = 0;
     for (float v : x) total += v;
     std::printf("consumer: %lld elements, sum %.1f\n", static_cast<long long>(x.numel()), total);
-    return total == 36.0f ? 0 : 1;
+    if (total != 36.0f) return 1;
+
+    unetpp::UNetConfig config;
+    config.in_channels = 1;
+    config.out_channels = 1;
+    config.depth = 1;
+    config.base_width = 4;
+    unetpp::UNet<float> net(config);
+    unetpp::Tensor<float> image({1, 1, 10, 12});
+    image.fill(0.25f);
+    const unetpp::Tensor<float>& p = net.predict_probabilities(image.view());
+    std::printf("consumer: U-Net output %s\n", p.shape().str().c_str());
+    for (float v : p) {
+        if (!(v >= 0.0f && v <= 1.0f)) return 1;
+    }
+    return p.dim(2) == 10 && p.dim(3) == 12 ? 0 : 1;
 }

@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "unetpp/detail/reflect.hpp"
 #include "unetpp/error.hpp"
 #include "unetpp/label_map.hpp"
 #include "unetpp/random.hpp"
@@ -65,15 +66,6 @@ inline void geometry_source(const CropGeometry& g, int64_t crop, int64_t i, int6
 }
 
 namespace detail {
-// Reflect-101 index into [0, n); n >= 1.
-inline int64_t reflect_index(int64_t i, int64_t n) {
-    if (n == 1) return 0;
-    int64_t period = 2 * (n - 1);
-    i %= period;
-    if (i < 0) i += period;
-    return i < n ? i : period - i;
-}
-
 inline int64_t crop_offset(int64_t side, int64_t crop, Rng& rng) {
     int64_t lo = std::min<int64_t>(0, side - crop), hi = std::max<int64_t>(0, side - crop);
     return lo + int64_t(rng.below(uint64_t(hi - lo + 1)));

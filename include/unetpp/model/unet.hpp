@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "unetpp/detail/reflect.hpp"
 #include "unetpp/error.hpp"
 #include "unetpp/kernels/activation.hpp"
 #include "unetpp/layers/batchnorm2d.hpp"
@@ -55,16 +56,6 @@
 namespace unetpp {
 
 namespace detail {
-
-// Reflection about the edge pixels (PyTorch's "reflect"), folded as often as needed:
-// i = -1 -> 1, i = L -> L - 2; L = 1 maps everything to 0.
-inline int64_t reflect_index(int64_t i, int64_t L) {
-    if (L == 1) return 0;
-    const int64_t period = 2 * (L - 1);
-    i %= period;
-    if (i < 0) i += period;
-    return i < L ? i : period - i;
-}
 
 // Where an H x W image sits inside its padded Hp x Wp canvas.
 struct PadPlan {
