@@ -3,9 +3,12 @@
 // forward; a table at the end gives the ours / Eigen ratio.
 //
 // Run the U-Net sweep:     bench_conv2d [--benchmark_min_time=0.05] [--benchmark_filter=...]
+//                                       [--algo all]  (adds the forward of each algorithm)
 // Run one shape of yours:  bench_conv2d --shape N,C,K,H,W,R,stride,pad [--threads 2]
-//                                       [--algo all|fast|reference|eigen]
-// (the reference loops are slow, so they run only on shapes given with --shape).
+//                                       [--algo all|fast|gemm|direct|reference|eigen]
+// Algorithms: fast = what conv2d_forward picks (and the backward passes), gemm = the im2col +
+// packed GEMM lowering, direct = the direct 3x3 kernel (3x3 stride 1 pad 1 on AVX-512 only),
+// reference = the scalar loops (slow: only with --shape), eigen = im2col + Eigen's GEMM.
 #include <Eigen/Core>
 
 #include <benchmark/benchmark.h>
@@ -21,6 +24,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -61,7 +65,17 @@ struct ConvData {
 };
 
 enum class Direction { kForward, kBackwardData, kBackwardWeight };
-enum class Algo { kFast, kReference, kEigen };
+enum class Algo { kFast, kGemm, kDirect, kReference, kEigen };
+
+const char* algo_suffix(Algo a) {
+    switch (a) {
+        case Algo::kGemm: return "_gemm";
+        case Algo::kDirect: return "_direct";
+        case Algo::kReference: return "_reference";
+        case Algo::kEigen: return "_eigen";
+        default: return "";
+    }
+}
 
 const char* direction_name(Direction d) {
     switch (d) {
@@ -92,6 +106,10 @@ void run_once(ConvData& d, Direction dir, Algo algo) {
     auto& s = d.spec;
     if (algo == Algo::kEigen) {
         eigen_forward(d);
+    } else if (algo == Algo::kGemm) {
+        unetpp::conv2d_forward_gemm<float>(s, d.x, d.w, d.b.data(), d.y);
+    } else if (algo == Algo::kDirect) {
+        unetpp::conv2d_forward_direct<float>(s, d.x, d.w, d.b.data(), d.y);
     } else if (dir == Direction::kForward) {
         if (algo == Algo::kFast) unetpp::conv2d_forward<float>(s, d.x, d.w, d.b.data(), d.y);
         else unetpp::conv2d_forward_reference<float>(s, d.x, d.w, d.b.data(), d.y);
@@ -120,20 +138,26 @@ void bm_conv(benchmark::State& state, std::shared_ptr<ConvData> d, Direction dir
     unetpp_bench::set_flop_counters(state, d->flops(), threads);
 }
 
+// Registers every direction of `algos` that exists for the shape: gemm, direct and eigen are
+// forward-only, direct only where conv2d_direct_applies.
 void register_conv(const std::string& shape_name, const ConvShape& shape, int threads,
-                   bool fast, bool reference, bool eigen) {
+                   const std::vector<Algo>& algos) {
     auto data = std::make_shared<ConvData>(shape);
     std::string tail = "/" + shape_name + "/t" + std::to_string(threads);
     for (Direction dir : {Direction::kForward, Direction::kBackwardData,
                           Direction::kBackwardWeight}) {
         std::string base = std::string("BM_conv2d_") + direction_name(dir);
-        auto add = [&](const std::string& name, Algo algo) {
+        for (Algo algo : algos) {
+            const bool forward_only = algo == Algo::kGemm || algo == Algo::kDirect ||
+                                      algo == Algo::kEigen;
+            if (forward_only && dir != Direction::kForward) continue;
+            if (algo == Algo::kDirect && !unetpp::conv2d_direct_applies<float>(data->spec)) {
+                continue;
+            }
+            const std::string name = base + algo_suffix(algo) + tail;
             benchmark::RegisterBenchmark(name.c_str(), bm_conv, data, dir, algo, threads)
                 ->Unit(benchmark::kMillisecond)->UseRealTime();
-        };
-        if (fast) add(base + tail, Algo::kFast);
-        if (reference) add(base + "_reference" + tail, Algo::kReference);
-        if (eigen && dir == Direction::kForward) add(base + "_eigen" + tail, Algo::kEigen);
+        }
     }
 }
 
@@ -170,13 +194,18 @@ int main(int argc, char** argv) {
     std::string shape_text = take_option(argc, argv, "--shape");
     std::string threads_text = take_option(argc, argv, "--threads");
     std::string algo = take_option(argc, argv, "--algo");
-    if (algo.empty()) algo = "all";
-    if (algo != "all" && algo != "fast" && algo != "reference" && algo != "eigen") {
-        std::fprintf(stderr, "--algo must be all, fast, reference or eigen, got %s\n", algo.c_str());
+    const std::vector<std::pair<std::string, Algo>> names = {
+        {"fast", Algo::kFast},           {"gemm", Algo::kGemm}, {"direct", Algo::kDirect},
+        {"reference", Algo::kReference}, {"eigen", Algo::kEigen}};
+    std::vector<Algo> algos;
+    for (const auto& [name, a] : names) {
+        if (algo.empty() || algo == "all" || algo == name) algos.push_back(a);
+    }
+    if (algos.empty()) {
+        std::fprintf(stderr, "--algo must be all, fast, gemm, direct, reference or eigen, got %s\n",
+                     algo.c_str());
         return 1;
     }
-    bool fast = algo == "all" || algo == "fast", eigen = algo == "all" || algo == "eigen";
-    bool reference = algo == "all" || algo == "reference";
 
     if (!shape_text.empty()) {
         ConvShape s;
@@ -186,14 +215,21 @@ int main(int argc, char** argv) {
             return 1;
         }
         int threads = threads_text.empty() ? unetpp::num_threads() : std::atoi(threads_text.c_str());
-        register_conv(shape_text, s, threads, fast, reference, eigen);
+        register_conv(shape_text, s, threads, algos);
     } else {
+        // the sweep: fast and Eigen by default, every algorithm but the reference with --algo all
+        std::vector<Algo> sweep;
+        for (Algo a : algos) {
+            if (a == Algo::kReference) continue;
+            if (algo.empty() && a != Algo::kFast && a != Algo::kEigen) continue;
+            sweep.push_back(a);
+        }
         for (const auto& layer : unetpp_bench::unet16_layers()) {
             ConvShape s;
             s.C = layer.C, s.K = layer.K, s.H = s.W = layer.H;
             for (int threads : {1, 2}) {
                 if (!threads_text.empty() && threads != std::atoi(threads_text.c_str())) continue;
-                register_conv(unetpp_bench::layer_name(layer), s, threads, fast, false, eigen);
+                register_conv(unetpp_bench::layer_name(layer), s, threads, sweep);
             }
         }
     }

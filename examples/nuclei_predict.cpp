@@ -77,16 +77,18 @@ int run(const examples::Flags& f) {
     const bool save_labels = f.boolean("save-labels");
 
     // 1. the model and the image list
-    std::unique_ptr<examples::Net> net = examples::model_load(f.str("model"));
+    unetpp::PostprocessConfig post;
+    std::unique_ptr<examples::Net> net = examples::model_load(f.str("model"), nullptr, &post);
     std::vector<std::string> ids = unetpp::dsb_list_ids(images);
     if (!f.str("ids").empty()) {
         ids = examples::ids_select(ids, examples::ids_parse(f.str("ids")), images);
     }
     fs::create_directories(fs::path(out) / "overlays");
     if (save_labels) fs::create_directories(fs::path(out) / "labels");
-    std::printf("model %s (%s)\npredicting %zu images of %s%s on %d threads\n",
-                f.str("model").c_str(), net->config().to_string().c_str(), ids.size(),
-                images.c_str(), spec.tta ? " with flip TTA" : "", unetpp::num_threads());
+    std::printf("model %s (%s)\npost-processing %s\npredicting %zu images of %s%s on %d "
+                "threads\n", f.str("model").c_str(), net->config().to_string().c_str(),
+                unetpp::postprocess_config_to_string(post).c_str(), ids.size(), images.c_str(),
+                spec.tta ? " with flip TTA" : "", unetpp::num_threads());
 
     // 2.-3. each image: predict, segment, overlay; rows collected in image order
     std::vector<unetpp::SubmissionRow> rows;
@@ -99,7 +101,8 @@ int run(const examples::Flags& f) {
         unetpp::DsbSample sample = unetpp::dsb_load_sample(images, id, load);
         examples::PreparedImage prepared = examples::prepare_input(sample.image);
         unetpp::LabelMap labels =
-            examples::segment_nuclei(examples::predict_probabilities(*net, prepared.input, spec));
+            examples::segment_nuclei(examples::predict_probabilities(*net, prepared.input, spec),
+                                     post);
         for (auto& row : unetpp::submission_rows(id, labels)) rows.push_back(std::move(row));
         const std::vector<uint8_t> rgb =
             unetpp::overlay_outlines(unetpp::OverlaySpec{}, sample.image.view(), labels);

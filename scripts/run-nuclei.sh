@@ -10,15 +10,16 @@
 #   --out      the run folder (default runs/<date>-<time>).
 #   --bin      where nuclei_train & co. were built (default $NUCLEI_BIN, else build/examples).
 #   --threads  threads for every program (default: all cores).
-#   --minutes  training time budget (default: none; the training epochs decide).
+#   --minutes  training time budget (default: nuclei_train's, 45 minutes; --quick: none).
 #
 # It builds nothing: build first, e.g.
-#   cmake -S . -B build && cmake --build build -j --target nuclei_train nuclei_predict \
-#       nuclei_score nuclei_synth
+#   cmake -S . -B build && cmake --build build -j --target nuclei_train nuclei_tune \
+#       nuclei_predict nuclei_score nuclei_synth
 #
 # Steps: 1. (no DATA_DIR) synthesise a data set; 2. train on stage1_train with a validation split
-# held out; 3. predict the validation images and score them with the competition metric;
-# 4. predict stage1_test into a submission with overlays. The end prints where everything is.
+# held out; 3. tune the post-processing thresholds on the validation split; 4. predict the
+# validation images and score them with the competition metric; 5. predict stage1_test into a
+# submission with overlays. The end prints where everything is.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,7 +49,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-for program in nuclei_train nuclei_predict nuclei_score nuclei_synth; do
+for program in nuclei_train nuclei_tune nuclei_predict nuclei_score nuclei_synth; do
     [[ -x "$bin/$program" ]] || die "no $bin/$program: build the examples first (see the top \
 of this script) or pass --bin BIN_DIR"
 done
@@ -79,17 +80,24 @@ echo "== training on $data/stage1_train"
 train_flags=("${quick_flag[@]}" "${common[@]}")
 [[ "$minutes" != 0 ]] && train_flags+=(--minutes "$minutes")
 "$bin/nuclei_train" --data "$data/stage1_train" --out "$out/train" "${train_flags[@]}"
-model="$out/train/best.safetensors"
 
-# 3. predict the validation images and score them
-echo "== scoring the validation split"
+# 3. tune the post-processing on the validation split (its score is then optimistic)
+echo "== tuning the post-processing on the validation split"
+"$bin/nuclei_tune" --model "$out/train/best.safetensors" --data "$data/stage1_train" \
+    --ids "@$out/train/val_ids.txt" --out "$out/train/tuned.safetensors" "${common[@]}" \
+    > "$out/tune.log"
+tail -n 5 "$out/tune.log"
+model="$out/train/tuned.safetensors"
+
+# 4. predict the validation images and score them
+echo "== scoring the validation split (tuned post-processing)"
 "$bin/nuclei_predict" --model "$model" --images "$data/stage1_train" \
     --ids "@$out/train/val_ids.txt" --out "$out/val" "${common[@]}" > "$out/val_predict.log"
 tail -n 3 "$out/val_predict.log"
 "$bin/nuclei_score" --truth "$data/stage1_train" --ids "@$out/train/val_ids.txt" \
     --pred "$out/val/submission.csv" --out "$out/scores.csv" "${common[@]}"
 
-# 4. predict the test stage into a submission (--quick: its first 8 images only)
+# 5. predict the test stage into a submission (--quick: its first 8 images only)
 echo "== predicting $data/stage1_test"
 test_ids=()
 if [[ $quick -eq 1 ]]; then

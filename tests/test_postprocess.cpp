@@ -1,6 +1,7 @@
 // From nucleus and boundary probabilities to separate nuclei.
 #include <catch2/catch.hpp>
 
+#include <string>
 #include <vector>
 #include <unetpp/post/connected_components.hpp>
 #include <unetpp/post/metric.hpp>
@@ -161,4 +162,41 @@ TEST_CASE("postprocess accepts {1, C, H, W} and rejects bad shapes", "[postproce
     PostprocessConfig bad;
     bad.min_object_size = -1;
     REQUIRE_THROWS_AS(unetpp::postprocess_run(bad, Tensor<float>({3, 3})), unetpp::Error);
+}
+
+TEST_CASE("postprocess config survives its text form and rejects bad items",
+          "[postprocess][config]") {
+    PostprocessConfig c;
+    c.mask_threshold = 0.4f;
+    c.marker_threshold = 0.7f;
+    c.boundary_threshold = 0.3f;
+    c.marker_erosion = 2;
+    c.min_object_size = 25;
+    c.fill_holes = false;
+    const std::string text = unetpp::postprocess_config_to_string(c);
+    CHECK(text.find("marker_threshold=0.7") != std::string::npos);
+
+    SECTION("round trip") {
+        PostprocessConfig back = unetpp::postprocess_config_parse(text);
+        CHECK(back.mask_threshold == c.mask_threshold);
+        CHECK(back.marker_threshold == c.marker_threshold);
+        CHECK(back.boundary_threshold == c.boundary_threshold);
+        CHECK(back.marker_erosion == 2);
+        CHECK(back.min_object_size == 25);
+        CHECK_FALSE(back.fill_holes);
+        CHECK(back.keep_unmarked);
+    }
+    SECTION("absent keys keep the base's values") {
+        PostprocessConfig back = unetpp::postprocess_config_parse("min_object_size=7", c);
+        CHECK(back.min_object_size == 7);
+        CHECK(back.marker_threshold == c.marker_threshold);
+    }
+    SECTION("unknown keys and non-numbers are refused, naming the item") {
+        CHECK_THROWS_WITH(unetpp::postprocess_config_parse("threshold=0.5"),
+                          Catch::Contains("unknown key \"threshold\""));
+        CHECK_THROWS_WITH(unetpp::postprocess_config_parse("mask_threshold=high"),
+                          Catch::Contains("\"mask_threshold=high\" is not key=number"));
+        CHECK_THROWS_WITH(unetpp::postprocess_config_parse("mask_threshold"),
+                          Catch::Contains("is not key=number"));
+    }
 }

@@ -46,6 +46,8 @@ constexpr int64_t kNucleiOutputs = 2;
 // Metadata that marks a checkpoint as a nucleus model with this input contract.
 constexpr const char* kInputKey = "nuclei.input";
 constexpr const char* kInputValue = "image_normalize gray v1";
+// Optional metadata: the post-processing thresholds chosen by nuclei_tune.
+constexpr const char* kPostprocessKey = "nuclei.postprocess";
 
 // ---------------------------------------------------------------------------------------------
 // Model input
@@ -192,13 +194,15 @@ inline unetpp::Tensor<float> predict_probabilities(Net& net, const unetpp::Tenso
     return mean;
 }
 
-// The post-processing every program uses (post/postprocess.hpp defaults: nucleus channel 0,
-// contour channel 1).
+// The post-processing of a model without tuned thresholds (post/postprocess.hpp defaults:
+// nucleus channel 0, contour channel 1). nuclei_tune stores tuned ones in the model file.
 inline unetpp::PostprocessConfig nuclei_postprocess_config() { return unetpp::PostprocessConfig{}; }
 
 // Separate, non-overlapping nuclei (labels 1..n) from {2, H, W} probabilities.
-inline unetpp::LabelMap segment_nuclei(const unetpp::Tensor<float>& probabilities) {
-    return unetpp::postprocess_probs(nuclei_postprocess_config(), probabilities);
+inline unetpp::LabelMap segment_nuclei(
+    const unetpp::Tensor<float>& probabilities,
+    const unetpp::PostprocessConfig& post = nuclei_postprocess_config()) {
+    return unetpp::postprocess_probs(post, probabilities);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,10 +230,12 @@ inline std::map<std::string, std::string> model_metadata(const Net& net) {
 }
 
 // A nucleus model read from a checkpoint written by nuclei_train (best.safetensors, or
-// last.safetensors). Throws IoError naming the file when it is missing, is not a nucleus model
-// or does not match its stored architecture. `ckpt_out`, when given, receives the checkpoint.
+// last.safetensors) or nuclei_tune. Throws IoError naming the file when it is missing, is not a
+// nucleus model or does not match its stored architecture. `ckpt_out`, when given, receives
+// the checkpoint; `post_out` the model's tuned post-processing, or the defaults without one.
 inline std::unique_ptr<Net> model_load(const std::string& path,
-                                       unetpp::Checkpoint* ckpt_out = nullptr) {
+                                       unetpp::Checkpoint* ckpt_out = nullptr,
+                                       unetpp::PostprocessConfig* post_out = nullptr) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
         throw unetpp::IoError("no model file \"" + path + "\": train one with nuclei_train "
@@ -251,8 +257,18 @@ inline std::unique_ptr<Net> model_load(const std::string& path,
                                                      config.out_channels, " output channels, a ",
                                                      "nucleus model has 1 and 2"));
     }
+    unetpp::PostprocessConfig post = nuclei_postprocess_config();
+    auto post_it = ckpt.metadata.find(kPostprocessKey);
+    if (post_it != ckpt.metadata.end()) {
+        try {
+            post = unetpp::postprocess_config_parse(post_it->second, post);
+        } catch (const unetpp::Error& e) {
+            throw unetpp::IoError("\"" + path + "\": bad " + kPostprocessKey + ": " + e.what());
+        }
+    }
     auto net = std::make_unique<Net>(config);
     unetpp::checkpoint_load_parameters(ckpt, net->parameters(), config.to_string());
+    if (post_out != nullptr) *post_out = post;
     if (ckpt_out != nullptr) *ckpt_out = std::move(ckpt);
     return net;
 }
@@ -409,11 +425,12 @@ inline std::vector<LabelledImage> labelled_load(const std::string& stage_dir,
 }
 
 // Predicts, segments and scores every image with the competition metric, in order.
-inline std::vector<ScoredImage> evaluate(Net& net, const std::vector<LabelledImage>& images,
-                                         const PredictSpec& spec) {
+inline std::vector<ScoredImage> evaluate(
+    Net& net, const std::vector<LabelledImage>& images, const PredictSpec& spec,
+    const unetpp::PostprocessConfig& post = nuclei_postprocess_config()) {
     std::vector<ScoredImage> scores;
     for (const LabelledImage& im : images) {
-        unetpp::LabelMap found = segment_nuclei(predict_probabilities(net, im.input, spec));
+        unetpp::LabelMap found = segment_nuclei(predict_probabilities(net, im.input, spec), post);
         scores.push_back(ScoredImage{im.id, im.kind, unetpp::metric_image(im.labels, found)});
     }
     return scores;

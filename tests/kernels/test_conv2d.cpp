@@ -1,4 +1,4 @@
-// The GEMM-lowered convolution against the direct reference loops, against central finite
+// The convolution kernels (GEMM lowering, direct 3x3) against the direct reference loops, against central finite
 // differences in double, for its gradient contract, thread-count independence and shape errors.
 #include <catch2/catch.hpp>
 
@@ -63,6 +63,15 @@ const Case kCases[] = {
     {2, 5, 4, 10, 7, 3, 2, 2, 0},    // non-square kernel, stride 2, pad 0
     {1, 4, 6, 5, 5, 1, 1, 2, 1},     // 1x1 with stride and pad
     {2, 16, 32, 20, 20, 3, 3, 1, 1}, // several column strips and K blocks
+    {2, 5, 9, 6, 33, 3, 3, 1, 1},    // direct 3x3: masked row tail, a 1-channel K block
+    {1, 64, 11, 20, 33, 3, 3, 1, 1}, // direct 3x3: several row bands of one image
+    {3, 3, 16, 17, 16, 3, 3, 1, 1},  // direct 3x3: exactly one vector per row
+};
+
+// 3x3 stride-1 pad-1 shapes for the direct kernel alone, which takes any width.
+const Case kDirectCases[] = {
+    {1, 1, 1, 1, 1, 3, 3, 1, 1},   {2, 3, 7, 5, 2, 3, 3, 1, 1},  {1, 17, 3, 3, 31, 3, 3, 1, 1},
+    {2, 8, 16, 9, 48, 3, 3, 1, 1}, {1, 2, 13, 4, 17, 3, 3, 1, 1},
 };
 
 }  // namespace
@@ -96,6 +105,39 @@ TEST_CASE("conv2d fast paths match the reference loops", "[conv2d]") {
         unetpp::conv2d_backward_weight_reference<float>(s, x, dy, dw_ref, db_ref.data());
         require_close("backward_weight", t, dw, dw_ref, kFloatTolerance);
         require_close("backward_bias", t, db, db_ref, kFloatTolerance);
+    }
+}
+
+TEST_CASE("conv2d GEMM lowering and direct 3x3 kernel each match the reference",
+          "[conv2d]") {
+    unetpp::Rng rng(25);
+    auto check = [&](const Case& t, bool direct) {
+        INFO(describe(t) << (direct ? " direct" : " gemm"));
+        Conv2dSpec s = spec_of(t);
+        auto x = random_tensor<float>(Shape{t.N, t.C, t.H, t.W}, rng);
+        auto w = random_tensor<float>(Shape{t.K, t.C, t.R, t.S}, rng);
+        auto b = random_tensor<float>(Shape{t.K}, rng);
+        Tensor<float> y(y_shape(t)), y_ref(y_shape(t));
+        if (direct) {
+            unetpp::conv2d_forward_direct<float>(s, x, w, b.data(), y);
+        } else {
+            unetpp::conv2d_forward_gemm<float>(s, x, w, b.data(), y);
+        }
+        unetpp::conv2d_forward_reference<float>(s, x, w, b.data(), y_ref);
+        require_close(direct ? "forward_direct" : "forward_gemm", t, y, y_ref, kFloatTolerance);
+    };
+    for (const Case& t : kCases) check(t, false);
+    if (!unetpp::conv2d_direct_available<float>()) {
+        WARN("no direct 3x3 kernel on this build (" << unetpp::simd::isa_name() << ")");
+        Tensor<float> x(Shape{1, 1, 1, 1}), w(Shape{1, 1, 3, 3}), y(Shape{1, 1, 1, 1});
+        REQUIRE_THROWS_WITH(
+            unetpp::conv2d_forward_direct<float>(spec_of(kDirectCases[0]), x, w, nullptr, y),
+            Catch::Contains("use conv2d_forward"));
+        return;
+    }
+    for (const Case& t : kDirectCases) check(t, true);
+    for (const Case& t : kCases) {
+        if (unetpp::conv2d_direct_applies<float>(spec_of(t))) check(t, true);
     }
 }
 
@@ -139,7 +181,7 @@ TEST_CASE("conv2d backward matches finite differences and keeps the gradient con
 TEST_CASE("conv2d gives bit-identical results on 1 and 2 threads", "[conv2d][threads]") {
     unetpp::Rng rng(23);
     const Case cases[] = {{5, 16, 24, 12, 12, 3, 3, 1, 1}, {1, 33, 17, 9, 9, 3, 3, 1, 1},
-                          {3, 8, 8, 9, 9, 3, 3, 2, 1}};
+                          {3, 8, 8, 9, 9, 3, 3, 2, 1}, {2, 64, 11, 20, 33, 3, 3, 1, 1}};
     for (const Case& t : cases) {
         INFO(describe(t));
         Conv2dSpec s = spec_of(t);

@@ -14,17 +14,21 @@
 //                    with weights flipped in space and with C and K swapped, added into dx;
 //                    otherwise col = W^T * dY, then col2im adds col into dx
 //   backward weight  dW[K, C*R*S] = sum_n dY_n * col_n^T
-// A 1x1, stride 1, pad 0 convolution skips im2col: x itself is the column matrix.
+// A 1x1, stride 1, pad 0 convolution skips im2col: x itself is the column matrix. On AVX-512
+// builds, float 3x3 stride-1 pad-1 convolutions at least kDirectMinWidth wide skip the lowering:
+// the direct kernel of conv2d_direct.hpp computes their forward (and so their backward data).
 //
-// Threads: forward and backward data give each thread whole images. Backward weight splits the
-// batch into a fixed number of groups (independent of the thread count), sums each group in image
-// order into its own partial dW and adds the partials in group order, so every result is
-// bit-identical for any thread count.
+// Threads: forward and backward data split (image, band of output pixels) work units over the
+// threads. Backward weight splits the batch into a fixed number of groups (independent of the
+// thread count), sums each group in image order into its own partial dW and adds the partials
+// in group order, so every result is bit-identical for any thread count.
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
+#include "unetpp/kernels/conv2d_direct.hpp"
 #include "unetpp/kernels/conv2d_im2col.hpp"
 #include "unetpp/kernels/conv2d_reference.hpp"
 #include "unetpp/kernels/gemm.hpp"
@@ -42,44 +46,70 @@ inline bool conv2d_is_pointwise(const Conv2dSpec& s) {
     return s.R == 1 && s.S == 1 && s.stride == 1 && s.pad == 0;
 }
 
+// Bytes of im2col columns one forward work unit lowers at a time: small enough to stay in L2
+// next to the packed weights, large enough that the GEMM runs many 32-column strips per call.
+constexpr int64_t kConvBandBytes = 256 * 1024;
+
+// Output pixels per forward work unit for a layer with `crs` = C*R*S column rows: the whole
+// image when its columns fit in kConvBandBytes, else a multiple of the microkernel's NR columns.
+inline int64_t conv2d_band_pixels(int64_t crs, int64_t pixels, int64_t nr, int64_t elem_bytes) {
+    const int64_t fit = kConvBandBytes / std::max<int64_t>(1, crs * elem_bytes);
+    if (fit >= pixels) return pixels;
+    return std::max<int64_t>(nr, fit / nr * nr);
+}
+
 // Forward over a batch: y (K x OH*OW per image) = [bias] + W * col(x), or y += W * col(x) when
-// accumulate. W is packed once for all images; each image is lowered by im2col into this
-// thread's scratch and its B panels are copied from there. Images are split over threads.
-// Known gap: on 16-channel 128x128 layers the im2col buffer (9.4 MB) leaves L2 and packing costs
-// about as much as the FMAs; remove once panels are packed from x with a per-strip pixel map.
+// accumulate. W is packed once for all images. The work units are bands of output pixels of
+// each image (conv2d_band_pixels), split over threads: a band is lowered by im2col into this
+// thread's L2-sized scratch and its B panels are copied from there, so even a 16-channel
+// 128x128 layer never streams a whole-image column matrix (9.4 MB) through memory, and one
+// large image still keeps every thread busy. Each y element is one band's sum in a fixed k
+// order, so results do not depend on the thread count.
 template <class T>
-void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N, const T* x,
-                          const T* w, const T* bias, T* y, bool accumulate) {
+void conv2d_forward_batch_gemm(const Conv2dSpec& s, const ConvGeometry& g, int64_t N, const T* x,
+                               const T* w, const T* bias, T* y, bool accumulate) {
     using Kernel = typename GemmKernelFor<T>::type;
     constexpr int NR = Kernel::kNR;
     const int64_t crs = s.C * s.R * s.S, pixels = g.OH * g.OW;
     const int64_t x_size = s.C * g.H * g.W, y_size = s.K * pixels;
+    const bool pointwise = conv2d_is_pointwise(s);
+    const int64_t band = pointwise ? pixels : conv2d_band_pixels(crs, pixels, NR, sizeof(T));
+    const int64_t bands = (pixels + band - 1) / band;
 
     // 1. pack the weights W[K, C*R*S] once for all images
-    GemmSpec mm;
-    mm.M = s.K, mm.N = pixels, mm.K = crs;
-    mm.lda = crs, mm.ldb = pixels, mm.ldc = pixels, mm.accumulate = accumulate || bias;
+    GemmSpec packed;
+    packed.M = s.K, packed.N = pixels, packed.K = crs;
+    packed.lda = crs;
     T* w_packed = scratch<T>(ScratchSlot::kConvPackedWeights, s.K * crs);
-    gemm_pack_a_all(mm, w, Kernel::kMaxMR, w_packed);
+    gemm_pack_a_all(packed, w, Kernel::kMaxMR, w_packed);
 
-    // 2. per image: bias, then the GEMM with panels read from the image
-    parallel_for(0, N, [&](int64_t n) {
+    // 2. per (image, band): bias, im2col of the band, then the GEMM into y's band columns
+    parallel_for(0, N * bands, [&](int64_t unit) {
+        const int64_t n = unit / bands, p0 = unit % bands * band;
+        const int64_t len = std::min(band, pixels - p0);
         const T* x_n = x + n * x_size;
-        T* y_n = y + n * y_size;
+        T* y_band = y + n * y_size + p0;
         if (bias && !accumulate) {
             for (int64_t k = 0; k < s.K; ++k) {
-                std::fill(y_n + k * pixels, y_n + (k + 1) * pixels, bias[k]);
+                std::fill(y_band + k * pixels, y_band + k * pixels + len, bias[k]);
             }
         }
-        const T* col = x_n;
-        if (!conv2d_is_pointwise(s)) {
-            T* buffer = scratch<T>(ScratchSlot::kConvColumns, crs * pixels);
-            im2col(s, g, x_n, buffer);
+        const T* col = x_n + p0;
+        int64_t ld_col = pixels;
+        if (!pointwise) {
+            T* buffer = scratch<T>(ScratchSlot::kConvColumns, crs * len);
+            for (int64_t row = 0; row < crs; ++row) {
+                im2col_segment(s, g, x_n, row, p0, len, buffer + row * len);
+            }
             col = buffer;
+            ld_col = len;
         }
+        GemmSpec mm = packed;
+        mm.N = len;
+        mm.ldb = ld_col, mm.ldc = pixels, mm.accumulate = accumulate || bias;
         auto pack = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_valid, T* dst) {
             for (int64_t kk = 0; kk < kc; ++kk) {
-                const T* src = col + (k0 + kk) * pixels + j0;
+                const T* src = col + (k0 + kk) * ld_col + j0;
                 if (n_valid == NR) {
                     std::memcpy(dst + kk * NR, src, NR * sizeof(T));
                 } else {
@@ -88,8 +118,29 @@ void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N,
                 }
             }
         };
-        gemm_prepacked(mm, w_packed, pack, y_n);
+        gemm_prepacked(mm, w_packed, pack, y_band);
     });
+}
+
+// Output width from which the direct 3x3 kernel beats the GEMM lowering (bench_conv2d --algo
+// all): below it most of its 16 lanes would be masked off.
+constexpr int64_t kDirectMinWidth = 16;
+
+// The forward convolution of a batch by the fastest kernel this build has for it: the direct
+// 3x3 kernel (conv2d_direct.hpp) where it applies, else the GEMM lowering. Same contract as
+// conv2d_forward_batch_gemm.
+template <class T>
+void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N, const T* x,
+                          const T* w, const T* bias, T* y, bool accumulate) {
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        if (conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth) {
+            conv2d_direct_forward_batch(s, N, g.H, g.W, x, w, bias, y, accumulate);
+            return;
+        }
+    }
+#endif
+    conv2d_forward_batch_gemm(s, g, N, x, w, bias, y, accumulate);
 }
 
 // w'[c,k,r,s] = w[k,c,R-1-r,S-1-s]: the weights of the convolution that maps dy to dx.
@@ -162,6 +213,19 @@ void conv2d_forward(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorVie
     detail::conv2d_forward_batch(spec, g, x.n(), x.data(), weight.data(), bias, y.data(), false);
 }
 
+// Forward convolution by the GEMM lowering alone (im2col bands and the packed GEMM), whatever
+// the shape: the same contract as conv2d_forward. For benchmarks and tests of that path;
+// conv2d_forward picks the faster kernel by itself.
+template <class T>
+void conv2d_forward_gemm(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorView<T> weight,
+                         const T* bias, TensorView<T> y) {
+    detail::conv2d_check_input("conv2d_forward_gemm", spec, "input", x, weight);
+    detail::conv2d_check_output("conv2d_forward_gemm", spec, x, "output", y);
+    const detail::ConvGeometry g(spec, x.h(), x.w());
+    detail::conv2d_forward_batch_gemm(spec, g, x.n(), x.data(), weight.data(), bias, y.data(),
+                                      false);
+}
+
 // Input gradient. dy: N K OH OW, weight: K C R S, dx: N C H W. ADDS the gradient into dx (skip
 // and concat paths sum there). Same requirements and guarantees as conv2d_forward.
 template <class T>
@@ -191,9 +255,39 @@ void conv2d_backward_data(const Conv2dSpec& spec, ConstTensorView<T> dy,
     });
 }
 
+namespace detail {
+
+// dweight = sum over the batch of dY_n * col_n^T by the GEMM lowering: each of a fixed number of
+// image groups sums into its own partial (group 0 straight into dweight), then the partials are
+// added in group order.
+template <class T>
+void conv2d_backward_weight_gemm(const Conv2dSpec& spec, const ConvGeometry& g, int64_t N,
+                                 const T* x, const T* dy, T* dweight) {
+    const int64_t x_size = spec.C * g.H * g.W, dy_size = spec.K * g.OH * g.OW;
+    const int64_t w_size = spec.K * spec.C * spec.R * spec.S;
+    const int64_t groups = std::max<int64_t>(1, std::min(N, kConvWeightGroups));
+    T* partials = scratch<T>(ScratchSlot::kConvPartial, (groups - 1) * w_size);
+    if (N == 0) std::fill(dweight, dweight + w_size, T(0));
+    parallel_for(0, groups, [&](int64_t group) {
+        T* dw = group == 0 ? dweight : partials + (group - 1) * w_size;
+        int64_t lo = even_split(N, groups, group);
+        int64_t hi = even_split(N, groups, group + 1);
+        for (int64_t n = lo; n < hi; ++n) {
+            conv2d_backward_weight_image(spec, g, x + n * x_size, dy + n * dy_size, dw, n > lo);
+        }
+    });
+    for (int64_t group = 1; group < groups; ++group) {
+        simd::add(w_size, dweight, partials + (group - 1) * w_size, dweight);
+    }
+}
+
+}  // namespace detail
+
 // Weight and bias gradients summed over the batch. x: N C H W, dy: N K OH OW, dweight: K C R S,
 // dbias: K values or nullptr. ASSIGNS dweight and dbias. Same requirements and guarantees as
-// conv2d_forward (the batch sum uses a fixed grouping, independent of the thread count).
+// conv2d_forward (the batch sum runs in a fixed order, independent of the thread count). Float
+// 3x3 stride-1 pad-1 layers at least kDirectMinWidth wide take the direct kernel on AVX-512
+// builds (conv2d_direct.hpp); every other shape the GEMM lowering.
 template <class T>
 void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorView<T> dy,
                             TensorView<T> dweight, T* dbias) {
@@ -201,29 +295,22 @@ void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstT
     detail::conv2d_check_input(what, spec, "input", x, ConstTensorView<T>(dweight));
     detail::conv2d_check_output(what, spec, x, "dy", dy);
     const detail::ConvGeometry g(spec, x.h(), x.w());
-    const int64_t N = x.n(), x_size = spec.C * g.H * g.W, dy_size = spec.K * g.OH * g.OW;
-    const int64_t w_size = dweight.numel(), pixels = g.OH * g.OW;
+    const int64_t N = x.n(), dy_size = spec.K * g.OH * g.OW, pixels = g.OH * g.OW;
 
-    // 1. each group of images sums into its own partial (group 0 straight into dweight)
-    const int64_t groups = std::max<int64_t>(1, std::min(N, detail::kConvWeightGroups));
-    T* partials = scratch<T>(ScratchSlot::kConvPartial, (groups - 1) * w_size);
-    if (N == 0) std::fill(dweight.data(), dweight.data() + w_size, T(0));
-    parallel_for(0, groups, [&](int64_t group) {
-        T* dw = group == 0 ? dweight.data() : partials + (group - 1) * w_size;
-        int64_t lo = detail::even_split(N, groups, group);
-        int64_t hi = detail::even_split(N, groups, group + 1);
-        for (int64_t n = lo; n < hi; ++n) {
-            detail::conv2d_backward_weight_image(spec, g, x.data() + n * x_size,
-                                                 dy.data() + n * dy_size, dw, n > lo);
+    // 1. the weight gradient
+    bool done = false;
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        if (conv2d_direct_applies<T>(spec) && g.OW >= detail::kDirectMinWidth && N > 0) {
+            detail::conv2d_direct_backward_weight(spec, N, g.H, g.W, x.data(), dy.data(),
+                                                  dweight.data());
+            done = true;
         }
-    });
-
-    // 2. add the partials in group order
-    for (int64_t group = 1; group < groups; ++group) {
-        simd::add(w_size, dweight.data(), partials + (group - 1) * w_size, dweight.data());
     }
+#endif
+    if (!done) detail::conv2d_backward_weight_gemm(spec, g, N, x.data(), dy.data(), dweight.data());
 
-    // 3. bias gradient: per output channel, images then pixels in order
+    // 2. bias gradient: per output channel, images then pixels in order
     if (dbias == nullptr) return;
     parallel_for(0, spec.K, [&](int64_t k) {
         T sum = 0;

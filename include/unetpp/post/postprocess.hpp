@@ -20,6 +20,9 @@
 // The result never has overlapping objects (it is one label map) and is deterministic.
 
 #include <cstdint>
+#include <cstdlib>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "unetpp/error.hpp"
@@ -58,6 +61,48 @@ struct PostprocessConfig {
     int nucleus_channel = 0;
     int boundary_channel = 1;
 };
+
+// The thresholds and sizes of a config as one line of key=value pairs (the channels are not
+// included): "mask_threshold=0.5 marker_threshold=0.7 ...". Checkpoints carry it as metadata.
+inline std::string postprocess_config_to_string(const PostprocessConfig& c) {
+    std::ostringstream out;
+    out << "mask_threshold=" << c.mask_threshold << " marker_threshold=" << c.marker_threshold
+        << " boundary_threshold=" << c.boundary_threshold
+        << " distance_marker_min=" << c.distance_marker_min
+        << " marker_erosion=" << c.marker_erosion << " min_marker_size=" << c.min_marker_size
+        << " min_object_size=" << c.min_object_size << " fill_holes=" << int(c.fill_holes)
+        << " keep_unmarked=" << int(c.keep_unmarked);
+    return out.str();
+}
+
+// Parses postprocess_config_to_string's form onto `base` (keys absent from `text` keep base's
+// values). Throws Error naming the item on an unknown key or a value that is not a number.
+inline PostprocessConfig postprocess_config_parse(const std::string& text,
+                                                  PostprocessConfig base = PostprocessConfig{}) {
+    std::istringstream in(text);
+    for (std::string item; in >> item;) {
+        const std::size_t eq = item.find('=');
+        const std::string key = item.substr(0, eq == std::string::npos ? 0 : eq);
+        const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+        char* end = nullptr;
+        const double v = std::strtod(value.c_str(), &end);
+        if (key.empty() || value.empty() || *end != '\0') {
+            throw Error(detail::concat("postprocess_config_parse: \"", item,
+                                       "\" is not key=number"));
+        }
+        if (key == "mask_threshold") base.mask_threshold = float(v);
+        else if (key == "marker_threshold") base.marker_threshold = float(v);
+        else if (key == "boundary_threshold") base.boundary_threshold = float(v);
+        else if (key == "distance_marker_min") base.distance_marker_min = float(v);
+        else if (key == "marker_erosion") base.marker_erosion = int(v);
+        else if (key == "min_marker_size") base.min_marker_size = int64_t(v);
+        else if (key == "min_object_size") base.min_object_size = int64_t(v);
+        else if (key == "fill_holes") base.fill_holes = v != 0;
+        else if (key == "keep_unmarked") base.keep_unmarked = v != 0;
+        else throw Error(detail::concat("postprocess_config_parse: unknown key \"", key, "\""));
+    }
+    return base;
+}
 
 namespace detail {
 

@@ -1,0 +1,270 @@
+#pragma once
+// Direct 3x3 convolution, stride 1, pad 1, vectorised over output pixels (no im2col, no GEMM):
+//
+//   y[n,k,i,j] = [b[k] or y[n,k,i,j] or 0] + sum_{c,r,s} w[k,c,r,s] * x[n,c,i+r-1,j+s-1]
+//
+// Layouts: x N C H W, w K C 3 3, y N K H W (H, W unchanged by pad 1).
+// Why: lowered onto the GEMM, a layer with few channels on a large image (16 channels at
+// 128x128) spends as much time copying its 9-times-larger column matrix as multiplying, and a
+// 16-row GEMM fills the microkernel poorly. Here every input vector loaded serves 8 output
+// channels and every broadcast weight 3 vectors of 16 pixels, straight from a zero-padded band
+// of the input that stays in L1/L2 (simd/conv3x3_avx512.hpp).
+//
+// Method, per work unit (an image and a band of output rows, split over threads):
+//   1. copy the band's input rows, with one zero row above and below and one zero column left
+//      and right, into this thread's scratch (row length a multiple of 16, plus slack);
+//   2. cut the band's output rows into vectors of 16 pixels (the last of a row masked) and take
+//      them 3 at a time; for each group, for each block of 8 output channels (the last block
+//      smaller), run the microkernel over all C*9 taps.
+// Weights are repacked once per call into blocks of 8 output channels, tap-major. Each output
+// element is one microkernel's sum in (c, r, s) order, so results do not depend on the thread
+// count. Only float on AVX-512 builds takes this path (conv2d_direct_available); elsewhere
+// conv2d.hpp keeps the GEMM lowering.
+// Known gap (speed): no AVX2 microkernel yet, so AVX2-only machines use the GEMM lowering for
+// every layer; remove once simd/ has an 8-lane twin of conv3x3_avx512.hpp.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "unetpp/kernels/conv2d_reference.hpp"
+#include "unetpp/kernels/scratch.hpp"
+#include "unetpp/parallel.hpp"
+#include "unetpp/simd/simd.hpp"
+
+#if defined(UNETPP_SIMD_AVX512)
+#include "unetpp/simd/conv3x3_avx512.hpp"
+#endif
+
+namespace unetpp {
+
+// True when this build has a direct 3x3 kernel for element type T.
+template <class T>
+constexpr bool conv2d_direct_available() {
+#if defined(UNETPP_SIMD_AVX512)
+    return std::is_same<T, float>::value;
+#else
+    return false;
+#endif
+}
+
+// True when the direct kernel computes this convolution: 3x3, stride 1, pad 1, on a build and
+// type that have it.
+template <class T>
+bool conv2d_direct_applies(const Conv2dSpec& s) {
+    return conv2d_direct_available<T>() && s.R == 3 && s.S == 3 && s.stride == 1 && s.pad == 1;
+}
+
+#if defined(UNETPP_SIMD_AVX512)
+namespace detail {
+
+using DirectKernel = avx512::Conv3x3Kernel;
+
+// Floats of padded input one work unit copies, at most: small enough for L2 beside the weights.
+constexpr int64_t kDirectBandFloats = 32 * 1024;
+
+// wp[k0*C*9 + ((c*3 + r)*3 + s)*kb + kk] = w[k0 + kk, c, r, s] for blocks of kb <= 8 channels.
+inline void conv2d_direct_pack_weights(const Conv2dSpec& s, const float* w, float* wp) {
+    const int64_t taps = s.C * 9;
+    for (int64_t k0 = 0; k0 < s.K; k0 += DirectKernel::kMaxKB) {
+        const int64_t kb = std::min<int64_t>(DirectKernel::kMaxKB, s.K - k0);
+        for (int64_t kk = 0; kk < kb; ++kk) {
+            for (int64_t t = 0; t < taps; ++t) {
+                wp[k0 * taps + t * kb + kk] = w[(k0 + kk) * taps + t];
+            }
+        }
+    }
+}
+
+// Calls DirectKernel::run<kb, jv> for runtime kb in [1, 8] and jv in [1, 3].
+template <int KB = DirectKernel::kMaxKB, class... Args>
+void conv2d_direct_dispatch(int kb, int jv, Args... args) {
+    if constexpr (KB >= 1) {
+        if (kb != KB) {
+            conv2d_direct_dispatch<KB - 1>(kb, jv, args...);
+        } else if (jv == 3) {
+            DirectKernel::run<KB, 3>(args...);
+        } else if (jv == 2) {
+            DirectKernel::run<KB, 2>(args...);
+        } else {
+            DirectKernel::run<KB, 1>(args...);
+        }
+    }
+}
+
+// Step 1: rows [i0 - 1, i1 + 1) of every channel of image x_n, zero-padded, into xp
+// (C planes of (i1 - i0 + 2) rows of ld floats; column 0 and columns > W are zero).
+inline void conv2d_direct_pad_band(const Conv2dSpec& s, int64_t H, int64_t W, const float* x_n,
+                                   int64_t i0, int64_t i1, int64_t ld, float* xp) {
+    const int64_t rows = i1 - i0 + 2;
+    for (int64_t c = 0; c < s.C; ++c) {
+        for (int64_t t = 0; t < rows; ++t) {
+            float* dst = xp + (c * rows + t) * ld;
+            const int64_t h = i0 - 1 + t;
+            if (h < 0 || h >= H) {
+                std::fill(dst, dst + ld, 0.0f);
+                continue;
+            }
+            dst[0] = 0.0f;
+            std::memcpy(dst + 1, x_n + (c * H + h) * W, size_t(W) * sizeof(float));
+            std::fill(dst + 1 + W, dst + ld, 0.0f);
+        }
+    }
+}
+
+// The whole batch: see the header comment. `accumulate` adds into y instead of assigning;
+// `bias` (K values or nullptr) is used only when not accumulating.
+inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t H, int64_t W,
+                                        const float* x, const float* w, const float* bias,
+                                        float* y, bool accumulate) {
+    constexpr int64_t L = DirectKernel::kLanes, JV = DirectKernel::kMaxJV;
+    const int64_t vectors = (W + L - 1) / L, ld = vectors * L + L, pixels = H * W;
+    const int64_t band = std::clamp<int64_t>(kDirectBandFloats / (s.C * ld) - 2, 1, H);
+    const int64_t bands = (H + band - 1) / band;
+    const __mmask16 tail = W % L == 0 ? __mmask16(0xffff) : __mmask16((1u << (W % L)) - 1u);
+
+    float* wp = scratch<float>(ScratchSlot::kConvPackedWeights, s.K * s.C * 9);
+    conv2d_direct_pack_weights(s, w, wp);
+
+    parallel_for(0, N * bands, [&](int64_t unit) {
+        const int64_t n = unit / bands, i0 = unit % bands * band, i1 = std::min(H, i0 + band);
+        const int64_t rows = i1 - i0 + 2, plane = rows * ld;
+        float* y_n = y + n * s.K * pixels;
+        float* xp = scratch<float>(ScratchSlot::kConvColumns, s.C * plane);
+        conv2d_direct_pad_band(s, H, W, x + n * s.C * pixels, i0, i1, ld, xp);
+        const bool add = accumulate || bias != nullptr;
+        if (bias && !accumulate) {
+            for (int64_t k = 0; k < s.K; ++k) {
+                std::fill(y_n + k * pixels + i0 * W, y_n + k * pixels + i1 * W, bias[k]);
+            }
+        }
+
+        // 2. groups of up to 3 output vectors, in raster order, times blocks of 8 channels
+        const int64_t count = (i1 - i0) * vectors;
+        for (int64_t g0 = 0; g0 < count; g0 += JV) {
+            const int jv = int(std::min(JV, count - g0));
+            int64_t x_off[JV], y_off[JV];
+            __mmask16 mask[JV];
+            for (int v = 0; v < jv; ++v) {
+                const int64_t row = (g0 + v) / vectors, col = (g0 + v) % vectors * L;
+                x_off[v] = row * ld + col;
+                y_off[v] = (i0 + row) * W + col;
+                mask[v] = col + L <= W ? __mmask16(0xffff) : tail;
+            }
+            for (int64_t k0 = 0; k0 < s.K; k0 += DirectKernel::kMaxKB) {
+                const int kb = int(std::min<int64_t>(DirectKernel::kMaxKB, s.K - k0));
+                conv2d_direct_dispatch(kb, jv, s.C, xp, plane, ld, x_off, wp + k0 * s.C * 9,
+                                       y_n + k0 * pixels, pixels, y_off, mask, add);
+            }
+        }
+    });
+}
+
+// Calls DirectKernel::run_weight<kb> for a runtime kb in [1, 8].
+template <int KB = DirectKernel::kMaxKB, class... Args>
+void conv2d_direct_weight_dispatch(int kb, Args... args) {
+    if constexpr (KB >= 1) {
+        if (kb != KB) {
+            conv2d_direct_weight_dispatch<KB - 1>(kb, args...);
+        } else {
+            DirectKernel::run_weight<KB>(args...);
+        }
+    }
+}
+
+// Input channels per weight-gradient work unit: with the blocks of 8 output channels, enough
+// units for the threads while each unit's accumulators (C_unit * 3 * 24 vectors) stay in L1.
+constexpr int64_t kDirectWeightChannels = 4;
+// Output rows per weight-gradient tile: about 32 vectors of 16 pixels.
+constexpr int64_t kDirectWeightTileVectors = 32;
+
+// Weight gradient of the whole batch:
+//   dw[k,c,r,s] = sum_{n,i,j} dy[n,k,i,j] * x[n,c,i+r-1,j+s-1]
+// ASSIGNS dw. Method: the batch is zero-padded once into the calling thread's scratch (N C
+// planes of (H+2) rows of ld floats). Work units are (block of 8 output channels, block of
+// kDirectWeightChannels input channels); each sums over images, then tiles of rows, then its
+// (c, r) pairs, with its lane-wise accumulators kept in an L1 buffer between tiles, and reduces
+// the lanes at the end. The order of the sums is fixed, so results do not depend on the thread
+// count.
+inline void conv2d_direct_backward_weight(const Conv2dSpec& s, int64_t N, int64_t H, int64_t W,
+                                          const float* x, const float* dy, float* dw) {
+    constexpr int64_t L = DirectKernel::kLanes, KB = DirectKernel::kMaxKB;
+    const int64_t vectors = (W + L - 1) / L, ld = vectors * L + L, pixels = H * W;
+    const int64_t plane = (H + 2) * ld;
+    const __mmask16 tail = W % L == 0 ? __mmask16(0xffff) : __mmask16((1u << (W % L)) - 1u);
+    const int64_t tile = std::clamp<int64_t>(kDirectWeightTileVectors / vectors, 1, H);
+
+    // 1. the padded batch, images and channels in parallel
+    float* xp = scratch<float>(ScratchSlot::kConvColumns, N * s.C * plane);
+    parallel_for(0, N, [&](int64_t n) {
+        conv2d_direct_pad_band(s, H, W, x + n * s.C * pixels, 0, H, ld, xp + n * s.C * plane);
+    });
+
+    // 2. units of (output block, input block): images, tiles, then (c, r) pairs
+    const int64_t k_blocks = (s.K + KB - 1) / KB;
+    const int64_t c_blocks = (s.C + kDirectWeightChannels - 1) / kDirectWeightChannels;
+    parallel_for(0, k_blocks * c_blocks, [&](int64_t unit) {
+        const int64_t k0 = unit / c_blocks * KB, c0 = unit % c_blocks * kDirectWeightChannels;
+        const int kb = int(std::min<int64_t>(KB, s.K - k0));
+        const int64_t cb = std::min<int64_t>(kDirectWeightChannels, s.C - c0);
+        const int64_t acc_floats = 3 * KB * L;  // one (c, r) pair's vectors
+        float* acc = scratch<float>(ScratchSlot::kConvPartial, cb * 3 * acc_floats);
+        std::fill(acc, acc + cb * 3 * acc_floats, 0.0f);
+        for (int64_t n = 0; n < N; ++n) {
+            const float* dy_n = dy + (n * s.K + k0) * pixels;
+            for (int64_t i0 = 0; i0 < H; i0 += tile) {
+                const int64_t rows = std::min(tile, H - i0);
+                for (int64_t c = 0; c < cb; ++c) {
+                    const float* xc = xp + (n * s.C + c0 + c) * plane + i0 * ld;
+                    for (int r = 0; r < 3; ++r) {
+                        conv2d_direct_weight_dispatch(kb, rows, W, xc + r * ld, ld,
+                                                      dy_n + i0 * W, pixels, tail,
+                                                      acc + (c * 3 + r) * acc_floats);
+                    }
+                }
+            }
+        }
+
+        // 3. lanes to weights: acc of (c, r) holds (kk, s) vectors
+        for (int64_t c = 0; c < cb; ++c) {
+            for (int r = 0; r < 3; ++r) {
+                const float* a = acc + (c * 3 + r) * acc_floats;
+                for (int kk = 0; kk < kb; ++kk) {
+                    for (int t = 0; t < 3; ++t) {
+                        dw[((k0 + kk) * s.C + c0 + c) * 9 + r * 3 + t] =
+                            DirectKernel::lanes_sum(a + (kk * 3 + t) * L);
+                    }
+                }
+            }
+        }
+    });
+}
+
+}  // namespace detail
+#endif
+
+// Direct 3x3 forward convolution (stride 1, pad 1): the same contract as conv2d_forward
+// (ASSIGNS y = bias + conv(x, weight); bias may be nullptr). Requires conv2d_direct_applies<T>
+// (Error otherwise: use conv2d_forward, which picks this kernel where it applies) and the
+// shapes conv2d_forward requires (ShapeError naming expected and actual otherwise).
+template <class T>
+void conv2d_forward_direct(const Conv2dSpec& spec, ConstTensorView<T> x,
+                           ConstTensorView<T> weight, const T* bias, TensorView<T> y) {
+    detail::conv2d_check_input("conv2d_forward_direct", spec, "input", x, weight);
+    detail::conv2d_check_output("conv2d_forward_direct", spec, x, "output", y);
+    if (!conv2d_direct_applies<T>(spec)) {
+        throw Error(detail::concat("conv2d_forward_direct: needs a 3x3, stride 1, pad 1 float "
+                                   "convolution on an AVX-512 build; got ", spec.R, "x", spec.S,
+                                   " stride ", spec.stride, " pad ", spec.pad, " (",
+                                   UNETPP_SIMD_NAME, "): use conv2d_forward"));
+    }
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        detail::conv2d_direct_forward_batch(spec, x.n(), x.h(), x.w(), x.data(), weight.data(),
+                                            bias, y.data(), false);
+    }
+#endif
+}
+
+}  // namespace unetpp

@@ -1,0 +1,128 @@
+#pragma once
+// AVX-512 microkernels of the direct 3x3 convolution (kernels/conv2d_direct.hpp). run: KB output
+// channels times JV vectors of 16 output pixels, held in KB*JV zmm accumulators. run_weight:
+// the weight gradient of KB output channels for one input channel and kernel row (below).
+//
+//   y[kk, v] (+)= sum_{c < C, r < 3, s < 3} w[((c*3 + r)*3 + s)*KB + kk]
+//                                             * xp[c*plane + x_off[v] + r*ld + s + lane]
+// for kk < KB, v < JV, lane < 16: xp is a zero-padded input (pad 1 folded into x_off), w the
+// weights of one block of KB output channels packed tap by tap. Per tap it loads JV input
+// vectors, broadcasts the KB weights and issues KB*JV FMAs; 8 x 3 gives 24 accumulators, 3 input
+// vectors and a broadcast in the 32 registers. Output vector v goes to y + kk*y_plane + y_off[v]
+// under mask[v] (the tail of a row narrower than a multiple of 16).
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+// GCC 12 warns falsely about its own intrinsics' undefined-register placeholders (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace unetpp {
+namespace detail {
+namespace avx512 {
+
+struct Conv3x3Kernel {
+    static constexpr int kLanes = 16;
+    static constexpr int kMaxKB = 8;
+    static constexpr int kMaxJV = 3;
+
+    // Writes (add: adds to) the KB x JV output vectors described above.
+    template <int KB, int JV>
+    static void run(int64_t C, const float* xp, int64_t plane, int64_t ld, const int64_t* x_off,
+                    const float* w, float* y, int64_t y_plane, const int64_t* y_off,
+                    const __mmask16* mask, bool add) {
+        __m512 acc[KB][JV];
+#pragma GCC unroll 8
+        for (int kk = 0; kk < KB; ++kk) {
+#pragma GCC unroll 3
+            for (int v = 0; v < JV; ++v) acc[kk][v] = _mm512_setzero_ps();
+        }
+
+        // 1. taps in (c, r, s) order: JV input loads, KB broadcasts, KB*JV FMAs each
+        for (int64_t c = 0; c < C; ++c) {
+            const float* xc = xp + c * plane;
+            for (int r = 0; r < 3; ++r) {
+                const float* xr = xc + r * ld;
+#pragma GCC unroll 3
+                for (int s = 0; s < 3; ++s) {
+                    __m512 xv[JV];
+#pragma GCC unroll 3
+                    for (int v = 0; v < JV; ++v) xv[v] = _mm512_loadu_ps(xr + x_off[v] + s);
+#pragma GCC unroll 8
+                    for (int kk = 0; kk < KB; ++kk) {
+                        const __m512 wv = _mm512_set1_ps(w[kk]);
+#pragma GCC unroll 3
+                        for (int v = 0; v < JV; ++v) {
+                            acc[kk][v] = _mm512_fmadd_ps(wv, xv[v], acc[kk][v]);
+                        }
+                    }
+                    w += KB;
+                }
+            }
+        }
+
+        // 2. store (or add) under each vector's mask
+#pragma GCC unroll 8
+        for (int kk = 0; kk < KB; ++kk) {
+#pragma GCC unroll 3
+            for (int v = 0; v < JV; ++v) {
+                float* dst = y + kk * y_plane + y_off[v];
+                __m512 out = acc[kk][v];
+                if (add) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[v], dst));
+                _mm512_mask_storeu_ps(dst, mask[v], out);
+            }
+        }
+    }
+
+    // Weight gradient of one input channel c and kernel row r for KB output channels:
+    //   acc[kk*3 + s] += sum_{t < rows, u < W} dy[kk*dy_plane + t*W + u] * xr[t*ld + u + s]
+    // lane-wise (u = vector*16 + lane; lanes past W are masked off in dy), for s < 3. xr points
+    // at row r of the band's zero-padded input of channel c; acc_mem holds the 3*KB vectors of
+    // 16 floats (64-byte aligned) between calls.
+    // Per vector it loads 3 shifted input vectors and KB gradient vectors for 3*KB FMAs.
+    template <int KB>
+    static void run_weight(int64_t rows, int64_t W, const float* xr, int64_t ld, const float* dy,
+                           int64_t dy_plane, __mmask16 tail, float* acc_mem) {
+        __m512 acc[KB][3];
+#pragma GCC unroll 8
+        for (int kk = 0; kk < KB; ++kk) {
+            for (int s = 0; s < 3; ++s) acc[kk][s] = _mm512_load_ps(acc_mem + (kk * 3 + s) * 16);
+        }
+        for (int64_t t = 0; t < rows; ++t) {
+            const float* xt = xr + t * ld;
+            const float* dt = dy + t * W;
+            for (int64_t u = 0; u < W; u += kLanes) {
+                const __mmask16 m = u + kLanes <= W ? __mmask16(0xffff) : tail;
+                const __m512 x0 = _mm512_loadu_ps(xt + u);
+                const __m512 x1 = _mm512_loadu_ps(xt + u + 1);
+                const __m512 x2 = _mm512_loadu_ps(xt + u + 2);
+#pragma GCC unroll 8
+                for (int kk = 0; kk < KB; ++kk) {
+                    const __m512 d = _mm512_maskz_loadu_ps(m, dt + kk * dy_plane + u);
+                    acc[kk][0] = _mm512_fmadd_ps(d, x0, acc[kk][0]);
+                    acc[kk][1] = _mm512_fmadd_ps(d, x1, acc[kk][1]);
+                    acc[kk][2] = _mm512_fmadd_ps(d, x2, acc[kk][2]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int kk = 0; kk < KB; ++kk) {
+            for (int s = 0; s < 3; ++s) _mm512_store_ps(acc_mem + (kk * 3 + s) * 16, acc[kk][s]);
+        }
+    }
+
+    // Sum of the 16 floats at v (64-byte aligned), in a fixed tree order.
+    static float lanes_sum(const float* v) { return _mm512_reduce_add_ps(_mm512_load_ps(v)); }
+};
+
+}  // namespace avx512
+}  // namespace detail
+}  // namespace unetpp
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
