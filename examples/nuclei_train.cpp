@@ -243,7 +243,7 @@ int64_t steps_per_epoch_default(const Options& o, const Data& d) {
 
 // Where the learning-rate schedule stands. Without a time budget it is the step. With one, it
 // also advances with the wall clock, so that the schedule reaches its end (min_lr) when the
-// budget, less the time of the last validation, runs out: position = max(position + 1,
+// budget, less a margin for the last validation, runs out: position = max(position + 1,
 // p0 + (total - p0) * elapsed / available). Warm-up steps always count one by one.
 struct ScheduleClock {
     double total = 0;          // schedule length, steps
@@ -254,8 +254,11 @@ struct ScheduleClock {
     bool timed = false;
     double validation_seconds = 0;  // the last validation's duration, reserved at the end
 
+    // Seconds from t0 that training may use: the budget less a margin over the last
+    // validation's time (the next one may take a little longer).
     double available() const {
-        return std::chrono::duration<double>(deadline - t0).count() - validation_seconds;
+        return std::chrono::duration<double>(deadline - t0).count() -
+               (1.25 * validation_seconds + 5.0);
     }
     // The position after one more step from `position`.
     double advance(double position) const {
@@ -562,10 +565,7 @@ int run(const Options& o) {
             std::printf("\nstop requested: validating and saving\n");
             break;
         }
-        if (clock.out_of_time()) {
-            std::printf("\ntime budget of %.1f min reached: validating and saving\n", o.minutes);
-            break;
-        }
+        if (clock.out_of_time()) break;
         auto t = Clock::now();
         unetpp::TrainStepRecord rec;
         rec.lr = unetpp::lr_schedule_at(schedule, int64_t(progress.position));
@@ -584,6 +584,12 @@ int run(const Options& o) {
             validate_and_save(session);
             clock.validation_seconds = seconds_since(v);
         }
+    }
+    // the clock, not the step count, ended the schedule: say so before the last validation
+    if (clock.timed && !g_stop_requested && progress.step < total_steps) {
+        std::printf("\ntime budget of %.1f min reached after %lld steps%s\n", o.minutes,
+                    static_cast<long long>(progress.step),
+                    validated ? "" : ": validating and saving");
     }
     if (!validated && progress.step > resumed_at) validate_and_save(session);
 

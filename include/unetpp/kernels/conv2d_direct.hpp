@@ -264,6 +264,8 @@ void conv2d_forward_direct(const Conv2dSpec& spec, ConstTensorView<T> x,
         detail::conv2d_direct_forward_batch(spec, x.n(), x.h(), x.w(), x.data(), weight.data(),
                                             bias, y.data(), false);
     }
+#else
+    (void)bias;  // unreachable: conv2d_direct_applies is false on this build
 #endif
 }
 
