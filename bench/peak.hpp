@@ -40,13 +40,17 @@ inline std::string layer_name(const Layer& l) {
 inline double measure_fma_peak_gflops(int threads) {
     typedef float Vec __attribute__((vector_size(64)));
     constexpr int kChains = 16;         // independent accumulators: hides the FMA latency
-    constexpr int64_t kIters = 2000000;
+    constexpr int64_t kIters = 4000000;
     const double flops_per_thread = 2.0 * kChains * (sizeof(Vec) / sizeof(float)) * kIters;
     double best = 0;
-    for (int rep = 0; rep < 3; ++rep) {
+    // start the thread team (and let the clock settle) outside the timing
+    unetpp::set_num_threads(threads);
+    std::vector<float> warm(threads);
+    unetpp::parallel_for(0, threads, [&](int64_t t) { warm[t] = float(t); });
+    benchmark::DoNotOptimize(warm.data());
+    for (int rep = 0; rep < 7; ++rep) {
         std::vector<float> sink(threads);
         auto start = std::chrono::steady_clock::now();
-        unetpp::set_num_threads(threads);
         unetpp::parallel_for(0, threads, [&](int64_t t) {
             Vec acc[kChains];
             Vec m, a;

@@ -78,10 +78,10 @@ std::vector<Setting> settings_grid() {
          [](C& c, double v) { c.mask_threshold = float(v); }},
         {"marker_threshold", {0.5, 0.6, 0.7, 0.8, 0.9},
          [](C& c, double v) { c.marker_threshold = float(v); }},
-        {"boundary_threshold", {0.2, 0.3, 0.4, 0.5, 0.6},
+        {"boundary_threshold", {0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6},
          [](C& c, double v) { c.boundary_threshold = float(v); }},
         {"marker_erosion", {0, 1, 2}, [](C& c, double v) { c.marker_erosion = int(v); }},
-        {"min_object_size", {5, 10, 20, 30, 45},
+        {"min_object_size", {5, 10, 20, 30, 45, 60},
          [](C& c, double v) { c.min_object_size = int64_t(v); }},
     };
 }

@@ -66,6 +66,7 @@ const Case kCases[] = {
     {2, 5, 9, 6, 33, 3, 3, 1, 1},    // direct 3x3: masked row tail, a 1-channel K block
     {1, 64, 11, 20, 33, 3, 3, 1, 1}, // direct 3x3: several row bands of one image
     {3, 3, 16, 17, 16, 3, 3, 1, 1},  // direct 3x3: exactly one vector per row
+    {2, 5, 16, 9, 18, 3, 3, 1, 1},   // direct 3x3 weight gradient, channels in lanes, 2-channel tail
 };
 
 // 3x3 stride-1 pad-1 shapes for the direct kernel alone, which takes any width.
@@ -181,7 +182,8 @@ TEST_CASE("conv2d backward matches finite differences and keeps the gradient con
 TEST_CASE("conv2d gives bit-identical results on 1 and 2 threads", "[conv2d][threads]") {
     unetpp::Rng rng(23);
     const Case cases[] = {{5, 16, 24, 12, 12, 3, 3, 1, 1}, {1, 33, 17, 9, 9, 3, 3, 1, 1},
-                          {3, 8, 8, 9, 9, 3, 3, 2, 1}, {2, 64, 11, 20, 33, 3, 3, 1, 1}};
+                          {3, 8, 8, 9, 9, 3, 3, 2, 1}, {2, 64, 11, 20, 33, 3, 3, 1, 1},
+                          {3, 5, 32, 9, 18, 3, 3, 1, 1}};
     for (const Case& t : cases) {
         INFO(describe(t));
         Conv2dSpec s = spec_of(t);

@@ -302,8 +302,13 @@ void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstT
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
         if (conv2d_direct_applies<T>(spec) && g.OW >= detail::kDirectMinWidth && N > 0) {
-            detail::conv2d_direct_backward_weight(spec, N, g.H, g.W, x.data(), dy.data(),
-                                                  dweight.data());
+            if (spec.K % 16 == 0) {
+                detail::conv2d_direct_backward_weight_lanes(spec, N, g.H, g.W, x.data(),
+                                                            dy.data(), dweight.data());
+            } else {
+                detail::conv2d_direct_backward_weight(spec, N, g.H, g.W, x.data(), dy.data(),
+                                                      dweight.data());
+            }
             done = true;
         }
     }

@@ -29,6 +29,7 @@
 #include <type_traits>
 
 #include "unetpp/kernels/conv2d_reference.hpp"
+#include "unetpp/kernels/gemm.hpp"
 #include "unetpp/kernels/scratch.hpp"
 #include "unetpp/parallel.hpp"
 #include "unetpp/simd/simd.hpp"
@@ -235,6 +236,59 @@ inline void conv2d_direct_backward_weight(const Conv2dSpec& s, int64_t N, int64_
                         dw[((k0 + kk) * s.C + c0 + c) * 9 + r * 3 + t] =
                             DirectKernel::lanes_sum(a + (kk * 3 + t) * L);
                     }
+                }
+            }
+        }
+    });
+}
+
+// Weight gradient when K is a multiple of 16, with the output channels in the lanes: the
+// batch is zero-padded as in conv2d_direct_backward_weight and dy is transposed to pixel-major
+// (N planes of H*W pixels of K floats), both in the calling thread's scratch. Work units are
+// (16 output channels, 3 input channels); each sums over every image and pixel in raster order
+// with its 27 accumulators in registers, then scatters them into dw. Every dw element is one
+// unit's fixed-order sum, so results do not depend on the thread count. ASSIGNS dw.
+inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, int64_t H,
+                                                int64_t W, const float* x, const float* dy,
+                                                float* dw) {
+    constexpr int64_t L = DirectKernel::kLanes, CB = 3;
+    const int64_t vectors = (W + L - 1) / L, ld = vectors * L + L, pixels = H * W;
+    const int64_t plane = (H + 2) * ld;
+
+    // 1. padded input and transposed output gradient, images in parallel
+    float* xp = scratch<float>(ScratchSlot::kConvColumns, N * s.C * plane);
+    float* dyt = scratch<float>(ScratchSlot::kConvWeights, N * pixels * s.K);
+    parallel_for(0, N, [&](int64_t n) {
+        conv2d_direct_pad_band(s, H, W, x + n * s.C * pixels, 0, H, ld, xp + n * s.C * plane);
+        for (int64_t k0 = 0; k0 < s.K; k0 += L) {
+            transpose_block(dy + (n * s.K + k0) * pixels, pixels, L, pixels,
+                            dyt + n * pixels * s.K + k0, s.K, L);
+        }
+    });
+
+    // 2. units of (16 output channels, 3 input channels), each over the whole batch
+    const int64_t k_blocks = s.K / L, c_blocks = (s.C + CB - 1) / CB;
+    parallel_for(0, k_blocks * c_blocks, [&](int64_t unit) {
+        const int64_t k0 = unit / c_blocks * L, c0 = unit % c_blocks * CB;
+        const int64_t cb = std::min(CB, s.C - c0);
+        alignas(64) float acc[CB * 9 * L];
+        const float* x0 = xp + c0 * plane;
+        const float* d0 = dyt + k0;
+        const int64_t x_image = s.C * plane, dy_image = pixels * s.K;
+        if (cb == 3) {
+            DirectKernel::run_weight_lanes<3>(N, H, W, x0, x_image, plane, ld, d0, dy_image, s.K,
+                                              acc);
+        } else if (cb == 2) {
+            DirectKernel::run_weight_lanes<2>(N, H, W, x0, x_image, plane, ld, d0, dy_image, s.K,
+                                              acc);
+        } else {
+            DirectKernel::run_weight_lanes<1>(N, H, W, x0, x_image, plane, ld, d0, dy_image, s.K,
+                                              acc);
+        }
+        for (int64_t c = 0; c < cb; ++c) {
+            for (int64_t tap = 0; tap < 9; ++tap) {
+                for (int64_t kk = 0; kk < L; ++kk) {
+                    dw[((k0 + kk) * s.C + c0 + c) * 9 + tap] = acc[(c * 9 + tap) * L + kk];
                 }
             }
         }
