@@ -131,30 +131,15 @@ int run(const examples::Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        examples::Flags flags;
-        flags.define("model", kDefaultModel, "model file written by nuclei_train")
-            .define("images", "", "stage folder with <id>/images/<id>.png (e.g. stage1_test)")
-            .define("out", "", "output folder")
-            .define("ids", "", "only these ids: a,b,c or @FILE (one per line)")
-            .define("tta", "false", "average the predictions over four flips")
-            .define("tile", "512", "images with a side above this are predicted in tiles")
-            .define("overlap", "64", "overlap of neighbouring tiles, pixels")
-            .define("save-labels", "false", "also write 16-bit label PNGs to OUT_DIR/labels")
-            .define("threads", "0", "threads, 0: all cores");
-        flags.parse(argc, argv);
-        if (flags.help_requested()) {
-            flags.print_help(kUsage);
-            return 0;
-        }
-        if (!flags.positional().empty()) {
-            throw unetpp::Error("unexpected argument \"" + flags.positional()[0] +
-                                "\" (see --help)");
-        }
-        unetpp::set_num_threads(int(flags.integer("threads")));
-        return run(flags);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "nuclei_predict: error: %s\n", e.what());
-        return 1;
-    }
+    examples::Flags flags;
+    flags.define("model", kDefaultModel, "model file written by nuclei_train")
+        .define("images", "", "stage folder with <id>/images/<id>.png (e.g. stage1_test)")
+        .define("out", "", "output folder")
+        .define("ids", "", "only these ids: a,b,c or @FILE (one per line)")
+        .define("tta", "false", "average the predictions over four flips")
+        .define("tile", "512", "images with a side above this are predicted in tiles")
+        .define("overlap", "64", "overlap of neighbouring tiles, pixels")
+        .define("save-labels", "false", "also write 16-bit label PNGs to OUT_DIR/labels")
+        .define("threads", "0", "threads, 0: all cores");
+    return examples::program_main("nuclei_predict", kUsage, flags, argc, argv, run);
 }

@@ -168,30 +168,15 @@ int run(const examples::Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        examples::Flags flags;
-        flags.define("truth", "", "training stage folder with masks (e.g. stage1_train)")
-            .define("pred", "", "submission.csv, or a folder of <id>.png 16-bit label maps")
-            .define("ids", "", "score these ids: a,b,c or @FILE (one per line)")
-            .define("split", "", "without --ids: val, train or all (the default) images")
-            .define("seed", "1", "--split: the seed nuclei_train used")
-            .define("val-fraction", "0.1", "--split: the validation share nuclei_train used")
-            .define("max-images", "0", "--split: the --max-images nuclei_train used")
-            .define("out", "", "per-image CSV to write (none when empty)")
-            .define("threads", "0", "threads, 0: all cores");
-        flags.parse(argc, argv);
-        if (flags.help_requested()) {
-            flags.print_help(kUsage);
-            return 0;
-        }
-        if (!flags.positional().empty()) {
-            throw unetpp::Error("unexpected argument \"" + flags.positional()[0] +
-                                "\" (see --help)");
-        }
-        unetpp::set_num_threads(int(flags.integer("threads")));
-        return run(flags);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "nuclei_score: error: %s\n", e.what());
-        return 1;
-    }
+    examples::Flags flags;
+    flags.define("truth", "", "training stage folder with masks (e.g. stage1_train)")
+        .define("pred", "", "submission.csv, or a folder of <id>.png 16-bit label maps")
+        .define("ids", "", "score these ids: a,b,c or @FILE (one per line)")
+        .define("split", "", "without --ids: val, train or all (the default) images")
+        .define("seed", "1", "--split: the seed nuclei_train used")
+        .define("val-fraction", "0.1", "--split: the validation share nuclei_train used")
+        .define("max-images", "0", "--split: the --max-images nuclei_train used")
+        .define("out", "", "per-image CSV to write (none when empty)")
+        .define("threads", "0", "threads, 0: all cores");
+    return examples::program_main("nuclei_score", kUsage, flags, argc, argv, run);
 }

@@ -123,27 +123,12 @@ int run(const examples::Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        examples::Flags flags;
-        flags.define("out", "", "output folder; gets stage1_train/ and stage1_test/")
-            .define("count", "40", "training images (with masks)")
-            .define("test-count", "10", "test images (without masks)")
-            .define("seed", "1", "seed: the same seed writes the same files")
-            .define("max-side", "192", "largest image side, pixels (64 or more)")
-            .define("threads", "0", "threads, 0: all cores");
-        flags.parse(argc, argv);
-        if (flags.help_requested()) {
-            flags.print_help(kUsage);
-            return 0;
-        }
-        if (!flags.positional().empty()) {
-            throw unetpp::Error("unexpected argument \"" + flags.positional()[0] +
-                                "\" (see --help)");
-        }
-        unetpp::set_num_threads(int(flags.integer("threads")));
-        return run(flags);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "nuclei_synth: error: %s\n", e.what());
-        return 1;
-    }
+    examples::Flags flags;
+    flags.define("out", "", "output folder; gets stage1_train/ and stage1_test/")
+        .define("count", "40", "training images (with masks)")
+        .define("test-count", "10", "test images (without masks)")
+        .define("seed", "1", "seed: the same seed writes the same files")
+        .define("max-side", "192", "largest image side, pixels (64 or more)")
+        .define("threads", "0", "threads, 0: all cores");
+    return examples::program_main("nuclei_synth", kUsage, flags, argc, argv, run);
 }

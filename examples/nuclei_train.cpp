@@ -605,30 +605,19 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        bool quick = false;
-        for (int i = 1; i < argc; ++i) {
-            if (std::strcmp(argv[i], "--quick") == 0 || std::strcmp(argv[i], "--quick=true") == 0) {
-                quick = true;
-            }
+    // --quick changes the other flags' defaults, so it is looked for before they are defined
+    bool quick = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--quick") == 0 || std::strcmp(argv[i], "--quick=true") == 0) {
+            quick = true;
         }
-        examples::Flags flags;
-        flags_define(flags, quick);
-        flags.parse(argc, argv);
-        if (flags.help_requested()) {
-            flags.print_help(kUsage);
-            return 0;
-        }
-        if (!flags.positional().empty()) {
-            throw unetpp::Error("unexpected argument \"" + flags.positional()[0] +
-                                "\" (see --help)");
-        }
-        Options o = options_read(flags);
-        unetpp::set_num_threads(int(flags.integer("threads")));
-        unetpp::log_set_level(unetpp::LogLevel::warn);
-        return run(o);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "nuclei_train: error: %s\n", e.what());
-        return 1;
     }
+    examples::Flags flags;
+    flags_define(flags, quick);
+    return examples::program_main("nuclei_train", kUsage, flags, argc, argv,
+                                  [](const examples::Flags& f) {
+                                      Options o = options_read(f);
+                                      unetpp::log_set_level(unetpp::LogLevel::warn);
+                                      return run(o);
+                                  });
 }

@@ -162,28 +162,13 @@ int run(const examples::Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        examples::Flags flags;
-        flags.define("model", "", "model file written by nuclei_train")
-            .define("data", "", "training stage folder with masks (e.g. dsb2018/stage1_train)")
-            .define("ids", "", "images to tune on: a,b,c or @FILE (the validation ids)")
-            .define("out", "", "where to write the tuned model")
-            .define("tile", "512", "images with a side above this are predicted in tiles")
-            .define("tta", "false", "average the predictions over four flips")
-            .define("threads", "0", "threads, 0: all cores");
-        flags.parse(argc, argv);
-        if (flags.help_requested()) {
-            flags.print_help(kUsage);
-            return 0;
-        }
-        if (!flags.positional().empty()) {
-            throw unetpp::Error("unexpected argument \"" + flags.positional()[0] +
-                                "\" (see --help)");
-        }
-        unetpp::set_num_threads(int(flags.integer("threads")));
-        return run(flags);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "nuclei_tune: error: %s\n", e.what());
-        return 1;
-    }
+    examples::Flags flags;
+    flags.define("model", "", "model file written by nuclei_train")
+        .define("data", "", "training stage folder with masks (e.g. dsb2018/stage1_train)")
+        .define("ids", "", "images to tune on: a,b,c or @FILE (the validation ids)")
+        .define("out", "", "where to write the tuned model")
+        .define("tile", "512", "images with a side above this are predicted in tiles")
+        .define("tta", "false", "average the predictions over four flips")
+        .define("threads", "0", "threads, 0: all cores");
+    return examples::program_main("nuclei_tune", kUsage, flags, argc, argv, run);
 }

@@ -4,6 +4,7 @@
 // line override the config file. Unknown flags and malformed values are errors that name them.
 
 #include <unetpp/error.hpp>
+#include <unetpp/parallel.hpp>
 
 #include <cstdio>
 #include <fstream>
@@ -143,5 +144,29 @@ private:
     std::vector<std::string> positional_;
     bool help_requested_ = false;
 };
+
+// The body every program's main() shares: parses argv into `flags` (already defined, with a
+// "threads" flag), prints --help, refuses positional arguments, sets the thread count, then
+// returns run(flags). Any exception becomes "<program>: error: <what>" and exit status 1.
+template <class Run>
+int program_main(const char* program, const char* usage, Flags& flags, int argc, char** argv,
+                 Run&& run) {
+    try {
+        flags.parse(argc, argv);
+        if (flags.help_requested()) {
+            flags.print_help(usage);
+            return 0;
+        }
+        if (!flags.positional().empty()) {
+            throw unetpp::Error("unexpected argument \"" + flags.positional()[0] +
+                                "\" (see --help)");
+        }
+        unetpp::set_num_threads(int(flags.integer("threads")));
+        return run(flags);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+        return 1;
+    }
+}
 
 }  // namespace examples
