@@ -302,7 +302,8 @@ void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstT
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
         if (conv2d_direct_applies<T>(spec) && g.OW >= detail::kDirectMinWidth && N > 0) {
-            if (spec.K % 16 == 0) {
+            // channels in the lanes need K = 16m, and enough input channels for the threads
+            if (spec.K % 16 == 0 && spec.C >= 16) {
                 detail::conv2d_direct_backward_weight_lanes(spec, N, g.H, g.W, x.data(),
                                                             dy.data(), dweight.data());
             } else {
