@@ -122,7 +122,13 @@ struct Conv3x3Kernel {
     // pixel, 64-byte aligned), xp the zero-padded input. Per pixel one 512-bit load of dyt
     // serves 9*CB FMAs with broadcast inputs; 3 channels give 27 accumulators. Writes the
     // 9*CB vectors to out (16 floats each, 64-byte aligned).
+    // GCC's predictive commoning would carry each input value over to the next pixel's taps in
+    // spilled scalar registers (about 20% of the time went to those moves); embedded broadcasts
+    // from memory are cheaper, so that pass is off for this function.
     template <int CB>
+#if defined(__GNUC__) && !defined(__clang__)
+    __attribute__((optimize("no-predictive-commoning")))
+#endif
     static void run_weight_lanes(int64_t N, int64_t H, int64_t W, const float* xp,
                                  int64_t x_image, int64_t plane, int64_t ld, const float* dyt,
                                  int64_t dy_image, int64_t ld_k, float* out) {
