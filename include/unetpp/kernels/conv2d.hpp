@@ -16,12 +16,14 @@
 //   backward weight  dW[K, C*R*S] = sum_n dY_n * col_n^T
 // A 1x1, stride 1, pad 0 convolution skips im2col: x itself is the column matrix. On AVX-512
 // builds, float 3x3 stride-1 pad-1 convolutions at least kDirectMinWidth wide skip the lowering:
-// the direct kernel of conv2d_direct.hpp computes their forward (and so their backward data).
+// the direct kernels of conv2d_direct.hpp compute their forward (and so their backward data)
+// and their weight gradient.
 //
 // Threads: forward and backward data split (image, band of output pixels) work units over the
-// threads. Backward weight splits the batch into a fixed number of groups (independent of the
-// thread count), sums each group in image order into its own partial dW and adds the partials
-// in group order, so every result is bit-identical for any thread count.
+// threads. Backward weight by the GEMM splits the batch into a fixed number of groups
+// (independent of the thread count), sums each group in image order into its own partial dW and
+// adds the partials in group order; the direct kernels give each unit whole blocks of dW. Every
+// result is bit-identical for any thread count.
 
 #include <algorithm>
 #include <cstdint>
@@ -126,6 +128,12 @@ void conv2d_forward_batch_gemm(const Conv2dSpec& s, const ConvGeometry& g, int64
 // all): below it most of its 16 lanes would be masked off.
 constexpr int64_t kDirectMinWidth = 16;
 
+// True when the direct kernels (rather than the GEMM lowering) should run this convolution.
+template <class T>
+bool conv2d_direct_preferred(const Conv2dSpec& s, const ConvGeometry& g) {
+    return conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth;
+}
+
 // The forward convolution of a batch by the fastest kernel this build has for it: the direct
 // 3x3 kernel (conv2d_direct.hpp) where it applies, else the GEMM lowering. Same contract as
 // conv2d_forward_batch_gemm.
@@ -134,7 +142,7 @@ void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N,
                           const T* w, const T* bias, T* y, bool accumulate) {
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
-        if (conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth) {
+        if (conv2d_direct_preferred<T>(s, g)) {
             conv2d_direct_forward_batch(s, N, g.H, g.W, x, w, bias, y, accumulate);
             return;
         }
@@ -281,6 +289,28 @@ void conv2d_backward_weight_gemm(const Conv2dSpec& spec, const ConvGeometry& g, 
     }
 }
 
+// The weight gradient of a batch by the fastest kernel this build has for it, like
+// conv2d_forward_batch: a direct kernel where conv2d_direct_preferred (channels in the lanes
+// when K = 16m and C >= 16, enough input channels for the threads), else the GEMM lowering.
+// ASSIGNS dweight.
+template <class T>
+void conv2d_backward_weight_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N,
+                                  const T* x, const T* dy, T* dweight) {
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        if (conv2d_direct_preferred<T>(s, g) && N > 0) {
+            if (s.K % 16 == 0 && s.C >= 16) {
+                conv2d_direct_backward_weight_lanes(s, N, g.H, g.W, x, dy, dweight);
+            } else {
+                conv2d_direct_backward_weight(s, N, g.H, g.W, x, dy, dweight);
+            }
+            return;
+        }
+    }
+#endif
+    conv2d_backward_weight_gemm(s, g, N, x, dy, dweight);
+}
+
 }  // namespace detail
 
 // Weight and bias gradients summed over the batch. x: N C H W, dy: N K OH OW, dweight: K C R S,
@@ -298,23 +328,7 @@ void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstT
     const int64_t N = x.n(), dy_size = spec.K * g.OH * g.OW, pixels = g.OH * g.OW;
 
     // 1. the weight gradient
-    bool done = false;
-#if defined(UNETPP_SIMD_AVX512)
-    if constexpr (std::is_same<T, float>::value) {
-        if (conv2d_direct_applies<T>(spec) && g.OW >= detail::kDirectMinWidth && N > 0) {
-            // channels in the lanes need K = 16m, and enough input channels for the threads
-            if (spec.K % 16 == 0 && spec.C >= 16) {
-                detail::conv2d_direct_backward_weight_lanes(spec, N, g.H, g.W, x.data(),
-                                                            dy.data(), dweight.data());
-            } else {
-                detail::conv2d_direct_backward_weight(spec, N, g.H, g.W, x.data(), dy.data(),
-                                                      dweight.data());
-            }
-            done = true;
-        }
-    }
-#endif
-    if (!done) detail::conv2d_backward_weight_gemm(spec, g, N, x.data(), dy.data(), dweight.data());
+    detail::conv2d_backward_weight_batch(spec, g, N, x.data(), dy.data(), dweight.data());
 
     // 2. bias gradient: per output channel, images then pixels in order
     if (dbias == nullptr) return;

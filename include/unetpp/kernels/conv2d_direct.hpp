@@ -65,6 +65,21 @@ using DirectKernel = avx512::Conv3x3Kernel;
 // Floats of padded input one work unit copies, at most: small enough for L2 beside the weights.
 constexpr int64_t kDirectBandFloats = 32 * 1024;
 
+// How a zero-padded input row of width W is laid out for the microkernels: `vectors` of 16
+// pixels cover the row (the last masked by `tail`), and each padded row holds ld floats (one
+// zero column left, the row, zeros to the end; a multiple of 16 with slack for shifted loads).
+struct DirectRows {
+    int64_t vectors = 0, ld = 0;
+    __mmask16 tail = 0xffff;
+
+    explicit DirectRows(int64_t W) {
+        constexpr int64_t L = DirectKernel::kLanes;
+        vectors = (W + L - 1) / L;
+        ld = vectors * L + L;
+        tail = W % L == 0 ? __mmask16(0xffff) : __mmask16((1u << (W % L)) - 1u);
+    }
+};
+
 // wp[k0*C*9 + ((c*3 + r)*3 + s)*kb + kk] = w[k0 + kk, c, r, s] for blocks of kb <= 8 channels.
 inline void conv2d_direct_pack_weights(const Conv2dSpec& s, const float* w, float* wp) {
     const int64_t taps = s.C * 9;
@@ -120,10 +135,10 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
                                         const float* x, const float* w, const float* bias,
                                         float* y, bool accumulate) {
     constexpr int64_t L = DirectKernel::kLanes, JV = DirectKernel::kMaxJV;
-    const int64_t vectors = (W + L - 1) / L, ld = vectors * L + L, pixels = H * W;
+    const DirectRows layout(W);
+    const int64_t vectors = layout.vectors, ld = layout.ld, pixels = H * W;
     const int64_t band = std::clamp<int64_t>(kDirectBandFloats / (s.C * ld) - 2, 1, H);
     const int64_t bands = (H + band - 1) / band;
-    const __mmask16 tail = W % L == 0 ? __mmask16(0xffff) : __mmask16((1u << (W % L)) - 1u);
 
     float* wp = scratch<float>(ScratchSlot::kConvPackedWeights, s.K * s.C * 9);
     conv2d_direct_pack_weights(s, w, wp);
@@ -151,7 +166,7 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
                 const int64_t row = (g0 + v) / vectors, col = (g0 + v) % vectors * L;
                 x_off[v] = row * ld + col;
                 y_off[v] = (i0 + row) * W + col;
-                mask[v] = col + L <= W ? __mmask16(0xffff) : tail;
+                mask[v] = col + L <= W ? __mmask16(0xffff) : layout.tail;
             }
             for (int64_t k0 = 0; k0 < s.K; k0 += DirectKernel::kMaxKB) {
                 const int kb = int(std::min<int64_t>(DirectKernel::kMaxKB, s.K - k0));
@@ -191,10 +206,9 @@ constexpr int64_t kDirectWeightTileVectors = 32;
 inline void conv2d_direct_backward_weight(const Conv2dSpec& s, int64_t N, int64_t H, int64_t W,
                                           const float* x, const float* dy, float* dw) {
     constexpr int64_t L = DirectKernel::kLanes, KB = DirectKernel::kMaxKB;
-    const int64_t vectors = (W + L - 1) / L, ld = vectors * L + L, pixels = H * W;
-    const int64_t plane = (H + 2) * ld;
-    const __mmask16 tail = W % L == 0 ? __mmask16(0xffff) : __mmask16((1u << (W % L)) - 1u);
-    const int64_t tile = std::clamp<int64_t>(kDirectWeightTileVectors / vectors, 1, H);
+    const DirectRows layout(W);
+    const int64_t ld = layout.ld, pixels = H * W, plane = (H + 2) * ld;
+    const int64_t tile = std::clamp<int64_t>(kDirectWeightTileVectors / layout.vectors, 1, H);
 
     // 1. the padded batch, images and channels in parallel
     float* xp = scratch<float>(ScratchSlot::kConvColumns, N * s.C * plane);
@@ -220,7 +234,7 @@ inline void conv2d_direct_backward_weight(const Conv2dSpec& s, int64_t N, int64_
                     const float* xc = xp + (n * s.C + c0 + c) * plane + i0 * ld;
                     for (int r = 0; r < 3; ++r) {
                         conv2d_direct_weight_dispatch(kb, rows, W, xc + r * ld, ld,
-                                                      dy_n + i0 * W, pixels, tail,
+                                                      dy_n + i0 * W, pixels, layout.tail,
                                                       acc + (c * 3 + r) * acc_floats);
                     }
                 }
@@ -252,8 +266,7 @@ inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, 
                                                 int64_t W, const float* x, const float* dy,
                                                 float* dw) {
     constexpr int64_t L = DirectKernel::kLanes, CB = 3;
-    const int64_t vectors = (W + L - 1) / L, ld = vectors * L + L, pixels = H * W;
-    const int64_t plane = (H + 2) * ld;
+    const int64_t ld = DirectRows(W).ld, pixels = H * W, plane = (H + 2) * ld;
 
     // 1. padded input and transposed output gradient, images in parallel
     float* xp = scratch<float>(ScratchSlot::kConvColumns, N * s.C * plane);
