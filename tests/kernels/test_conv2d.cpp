@@ -66,7 +66,10 @@ const Case kCases[] = {
     {2, 5, 9, 6, 33, 3, 3, 1, 1},    // direct 3x3: masked row tail, a 1-channel K block
     {1, 64, 11, 20, 33, 3, 3, 1, 1}, // direct 3x3: several row bands of one image
     {3, 3, 16, 17, 16, 3, 3, 1, 1},  // direct 3x3: exactly one vector per row
-    {2, 5, 16, 9, 18, 3, 3, 1, 1},   // direct 3x3 weight gradient, channels in lanes, 2-channel tail
+    {2, 5, 16, 9, 18, 3, 3, 1, 1},   // direct 3x3 weight gradient, 16 outputs, few inputs
+    {2, 16, 16, 7, 130, 3, 3, 1, 1}, // weight gradient with channels in the lanes: blocks of 2
+                                     // and 3 inputs, tiles of one row
+    {3, 20, 32, 19, 16, 3, 3, 1, 1}, // ... two output blocks, tiles of 8 rows, a 3-row tail
 };
 
 // 3x3 stride-1 pad-1 shapes for the direct kernel alone, which takes any width.
@@ -183,7 +186,8 @@ TEST_CASE("conv2d gives bit-identical results on 1 and 2 threads", "[conv2d][thr
     unetpp::Rng rng(23);
     const Case cases[] = {{5, 16, 24, 12, 12, 3, 3, 1, 1}, {1, 33, 17, 9, 9, 3, 3, 1, 1},
                           {3, 8, 8, 9, 9, 3, 3, 2, 1}, {2, 64, 11, 20, 33, 3, 3, 1, 1},
-                          {3, 5, 32, 9, 18, 3, 3, 1, 1}};
+                          {3, 5, 32, 9, 18, 3, 3, 1, 1}, {2, 16, 32, 9, 130, 3, 3, 1, 1},
+                          {2, 27, 16, 11, 20, 3, 3, 1, 1}};  // last: 3 vs 4 groups
     for (const Case& t : cases) {
         INFO(describe(t));
         Conv2dSpec s = spec_of(t);

@@ -256,16 +256,39 @@ inline void conv2d_direct_backward_weight(const Conv2dSpec& s, int64_t N, int64_
     });
 }
 
+// Channel blocks of the lanes weight gradient per work unit, at most: a unit's accumulators
+// (27 vectors of 16 floats a block, 7 KiB for 4 blocks) stay in L1 beside a tile of dy.
+constexpr int64_t kDirectLanesMaxBlocks = 4;
+// Pixels per tile of the lanes weight gradient: 64 bytes of dy each, 8 KiB a tile.
+constexpr int64_t kDirectLanesTilePixels = 128;
+
+// Groups of channel blocks for the lanes weight gradient: at most kDirectLanesMaxBlocks blocks
+// a group, and enough groups that k_blocks * groups units keep every thread busy (a multiple
+// of the thread count, or at least four units a thread). Only the split of the work depends on
+// the thread count; each dw element's order of summation does not.
+inline int64_t conv2d_direct_lanes_groups(int64_t c_blocks, int64_t k_blocks, int64_t threads) {
+    int64_t groups = (c_blocks + kDirectLanesMaxBlocks - 1) / kDirectLanesMaxBlocks;
+    while (groups < c_blocks) {
+        const int64_t units = k_blocks * groups;
+        if (units >= threads && (units % threads == 0 || units >= 4 * threads)) break;
+        ++groups;
+    }
+    return groups;
+}
+
 // Weight gradient when K is a multiple of 16, with the output channels in the lanes: the
 // batch is zero-padded as in conv2d_direct_backward_weight and dy is transposed to pixel-major
-// (N planes of H*W pixels of K floats), both in the calling thread's scratch. Work units are
-// (16 output channels, 3 input channels); each sums over every image and pixel in raster order
-// with its 27 accumulators in registers, then scatters them into dw. Every dw element is one
-// unit's fixed-order sum, so results do not depend on the thread count. ASSIGNS dw.
+// (N planes of H*W pixels of K floats), both in the calling thread's scratch. The input
+// channels are cut into blocks of 2 or 3 (run_weight_lanes keeps 9 accumulators a channel in
+// registers) and the blocks into groups (conv2d_direct_lanes_groups). A work unit is (16 output
+// channels, one group); it walks the images and tiles of kDirectLanesTilePixels pixels, and
+// runs every block of its group on a tile while that tile of dy is in L1, with the
+// accumulators parked in an L1 buffer between tiles. Each dw element is thus one unit's sum in
+// raster order of (image, pixel), so results do not depend on the thread count. ASSIGNS dw.
 inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, int64_t H,
                                                 int64_t W, const float* x, const float* dy,
                                                 float* dw) {
-    constexpr int64_t L = DirectKernel::kLanes, CB = 3;
+    constexpr int64_t L = DirectKernel::kLanes, CB = 3, block_floats = CB * 9 * L;
     const int64_t ld = DirectRows(W).ld, pixels = H * W, plane = (H + 2) * ld;
 
     // 1. padded input and transposed output gradient, images in parallel
@@ -279,29 +302,49 @@ inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, 
         }
     });
 
-    // 2. units of (16 output channels, 3 input channels), each over the whole batch
+    // 2. units of (16 output channels, group of channel blocks), each over the whole batch;
+    // block b holds input channels [b*C/c_blocks, (b+1)*C/c_blocks): 2 or 3 of them
     const int64_t k_blocks = s.K / L, c_blocks = (s.C + CB - 1) / CB;
-    parallel_for(0, k_blocks * c_blocks, [&](int64_t unit) {
-        const int64_t k0 = unit / c_blocks * L, c0 = unit % c_blocks * CB;
-        const int64_t cb = std::min(CB, s.C - c0);
-        alignas(64) float acc[CB * 9 * L];
-        const float* x0 = xp + c0 * plane;
-        const float* d0 = dyt + k0;
-        const int64_t x_image = s.C * plane, dy_image = pixels * s.K;
-        if (cb == 3) {
-            DirectKernel::run_weight_lanes<3>(N, H, W, x0, x_image, plane, ld, d0, dy_image, s.K,
-                                              acc);
-        } else if (cb == 2) {
-            DirectKernel::run_weight_lanes<2>(N, H, W, x0, x_image, plane, ld, d0, dy_image, s.K,
-                                              acc);
-        } else {
-            DirectKernel::run_weight_lanes<1>(N, H, W, x0, x_image, plane, ld, d0, dy_image, s.K,
-                                              acc);
+    const int64_t groups = conv2d_direct_lanes_groups(c_blocks, k_blocks, num_threads());
+    const int64_t tile = std::clamp<int64_t>(kDirectLanesTilePixels / W, 1, H);
+    auto block_channel = [&](int64_t b) { return b * s.C / c_blocks; };
+    parallel_for(0, k_blocks * groups, [&](int64_t unit) {
+        // units of one group are consecutive, so a thread's run of them reuses the group's
+        // input from L2 across the output blocks
+        const int64_t group = unit / k_blocks, k0 = unit % k_blocks * L;
+        const int64_t b0 = group * c_blocks / groups, b1 = (group + 1) * c_blocks / groups;
+        float* acc = scratch<float>(ScratchSlot::kConvPartial, (b1 - b0) * block_floats);
+        std::fill(acc, acc + (b1 - b0) * block_floats, 0.0f);
+        for (int64_t n = 0; n < N; ++n) {
+            for (int64_t i0 = 0; i0 < H; i0 += tile) {
+                const int64_t rows = std::min(tile, H - i0);
+                const float* d_tile = dyt + (n * pixels + i0 * W) * s.K + k0;
+                for (int64_t b = b0; b < b1; ++b) {
+                    const int64_t c0 = block_channel(b), cb = block_channel(b + 1) - c0;
+                    const float* x_tile = xp + (n * s.C + c0) * plane + i0 * ld;
+                    float* a = acc + (b - b0) * block_floats;
+                    if (cb == 3) {
+                        DirectKernel::run_weight_lanes<3>(rows, W, x_tile, plane, ld, d_tile,
+                                                          s.K, a);
+                    } else if (cb == 2) {
+                        DirectKernel::run_weight_lanes<2>(rows, W, x_tile, plane, ld, d_tile,
+                                                          s.K, a);
+                    } else {
+                        DirectKernel::run_weight_lanes<1>(rows, W, x_tile, plane, ld, d_tile,
+                                                          s.K, a);
+                    }
+                }
+            }
         }
-        for (int64_t c = 0; c < cb; ++c) {
-            for (int64_t tap = 0; tap < 9; ++tap) {
-                for (int64_t kk = 0; kk < L; ++kk) {
-                    dw[((k0 + kk) * s.C + c0 + c) * 9 + tap] = acc[(c * 9 + tap) * L + kk];
+        // 3. accumulators to dw: block b's vector (c * 9 + tap) holds 16 output channels
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t c0 = block_channel(b), cb = block_channel(b + 1) - c0;
+            const float* a = acc + (b - b0) * block_floats;
+            for (int64_t c = 0; c < cb; ++c) {
+                for (int64_t tap = 0; tap < 9; ++tap) {
+                    for (int64_t kk = 0; kk < L; ++kk) {
+                        dw[((k0 + kk) * s.C + c0 + c) * 9 + tap] = a[(c * 9 + tap) * L + kk];
+                    }
                 }
             }
         }

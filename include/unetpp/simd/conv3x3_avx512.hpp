@@ -115,13 +115,16 @@ struct Conv3x3Kernel {
         }
     }
 
-    // Weight gradient with 16 output channels in the lanes, for CB input channels at once:
-    //   acc[(c*3 + r)*3 + s][lane] = sum_{n, i < H, j < W} dyt[n*dy_image + (i*W + j)*ld_k + lane]
-    //                                  * xp[n*x_image + c*plane + (i + r)*ld + j + s]
+    // Weight gradient with 16 output channels in the lanes, for CB input channels at once, over
+    // `rows` rows of one image:
+    //   acc[(c*3 + r)*3 + s][lane] += sum_{i < rows, j < W} dyt[(i*W + j)*ld_k + lane]
+    //                                   * xp[c*plane + (i + r)*ld + j + s]
     // for c < CB, r, s < 3: dyt is the output gradient transposed to pixel-major (ld_k floats per
-    // pixel, 64-byte aligned), xp the zero-padded input. Per pixel one 512-bit load of dyt
-    // serves 9*CB FMAs with broadcast inputs; 3 channels give 27 accumulators. Writes the
-    // 9*CB vectors to out (16 floats each, 64-byte aligned).
+    // pixel, 64-byte aligned), xp the zero-padded input from the row above the first output row.
+    // Per pixel one 512-bit load of dyt serves 9*CB FMAs with broadcast inputs; 3 channels give
+    // 27 accumulators. acc_mem holds the 9*CB vectors (16 floats each, 64-byte aligned) between
+    // calls, so a caller can walk the pixels in tiles and keep each tile of dyt in L1 while it
+    // serves several channel blocks; the pixels are still summed in raster order.
     // GCC's predictive commoning would carry each input value over to the next pixel's taps in
     // spilled scalar registers (about 20% of the time went to those moves); embedded broadcasts
     // from memory are cheaper, so that pass is off for this function.
@@ -129,37 +132,32 @@ struct Conv3x3Kernel {
 #if defined(__GNUC__) && !defined(__clang__)
     __attribute__((optimize("no-predictive-commoning")))
 #endif
-    static void run_weight_lanes(int64_t N, int64_t H, int64_t W, const float* xp,
-                                 int64_t x_image, int64_t plane, int64_t ld, const float* dyt,
-                                 int64_t dy_image, int64_t ld_k, float* out) {
+    static void run_weight_lanes(int64_t rows, int64_t W, const float* xp, int64_t plane,
+                                 int64_t ld, const float* dyt, int64_t ld_k, float* acc_mem) {
         __m512 acc[CB * 9];
 #pragma GCC unroll 27
-        for (int t = 0; t < CB * 9; ++t) acc[t] = _mm512_setzero_ps();
-        for (int64_t n = 0; n < N; ++n) {
-            const float* x_n = xp + n * x_image;
-            const float* d_n = dyt + n * dy_image;
-            for (int64_t i = 0; i < H; ++i) {
-                const float* x_row = x_n + i * ld;
-                const float* d_row = d_n + i * W * ld_k;
-                for (int64_t j = 0; j < W; ++j) {
-                    const __m512 d = _mm512_load_ps(d_row + j * ld_k);
+        for (int t = 0; t < CB * 9; ++t) acc[t] = _mm512_load_ps(acc_mem + t * kLanes);
+        for (int64_t i = 0; i < rows; ++i) {
+            const float* x_row = xp + i * ld;
+            const float* d_row = dyt + i * W * ld_k;
+            for (int64_t j = 0; j < W; ++j) {
+                const __m512 d = _mm512_load_ps(d_row + j * ld_k);
 #pragma GCC unroll 3
-                    for (int c = 0; c < CB; ++c) {
+                for (int c = 0; c < CB; ++c) {
 #pragma GCC unroll 3
-                        for (int r = 0; r < 3; ++r) {
-                            const float* xr = x_row + c * plane + r * ld + j;
+                    for (int r = 0; r < 3; ++r) {
+                        const float* xr = x_row + c * plane + r * ld + j;
 #pragma GCC unroll 3
-                            for (int s = 0; s < 3; ++s) {
-                                acc[(c * 3 + r) * 3 + s] = _mm512_fmadd_ps(
-                                    _mm512_set1_ps(xr[s]), d, acc[(c * 3 + r) * 3 + s]);
-                            }
+                        for (int s = 0; s < 3; ++s) {
+                            acc[(c * 3 + r) * 3 + s] = _mm512_fmadd_ps(
+                                _mm512_set1_ps(xr[s]), d, acc[(c * 3 + r) * 3 + s]);
                         }
                     }
                 }
             }
         }
 #pragma GCC unroll 27
-        for (int t = 0; t < CB * 9; ++t) _mm512_store_ps(out + t * kLanes, acc[t]);
+        for (int t = 0; t < CB * 9; ++t) _mm512_store_ps(acc_mem + t * kLanes, acc[t]);
     }
 
     // Sum of the 16 floats at v (64-byte aligned), in a fixed tree order.
