@@ -19,6 +19,7 @@
 #include "unetpp/kernels/conv2d_im2col.hpp"
 #include "unetpp/kernels/conv2d_reference.hpp"
 #include "unetpp/kernels/conv_transpose2d.hpp"
+#include "unetpp/kernels/fill.hpp"
 #include "unetpp/kernels/gemm.hpp"
 #include "unetpp/kernels/gemm_reference.hpp"
 #include "unetpp/kernels/maxpool2d.hpp"

@@ -73,32 +73,32 @@ void concat_channels_backward_reference(ConstTensorView<T> dy, TensorView<T> da,
 }
 
 // ASSIGNS y (N Ca+Cb H W) = a (N Ca H W) then b (N Cb H W) along C. y must not overlap a or b.
-// Parallel over batch items.
+// Parallel over the channel planes of y, so that a single large image uses every thread.
 template <class T>
 void concat_channels_forward(ConstTensorView<T> a, ConstTensorView<T> b, TensorView<T> y) {
     detail::concat_channels_check<T>("concat_channels_forward", a, b, ConstTensorView<T>(y), "a",
                                   "b", "y");
-    const int64_t a_item = a.numel() / a.n(), b_item = b.numel() / b.n();
-    parallel_for(0, y.n(), [&](int64_t n) {
-        T* out = y.data() + n * (a_item + b_item);
-        std::memcpy(out, a.data() + n * a_item, sizeof(T) * a_item);
-        std::memcpy(out + a_item, b.data() + n * b_item, sizeof(T) * b_item);
+    const int64_t ca = a.c(), cy = y.c(), plane = y.h() * y.w();
+    parallel_for(0, y.n() * cy, [&](int64_t p) {
+        const int64_t n = p / cy, c = p % cy;
+        const T* src = c < ca ? a.data() + (n * ca + c) * plane
+                              : b.data() + (n * (cy - ca) + c - ca) * plane;
+        std::memcpy(y.data() + p * plane, src, sizeof(T) * plane);
     });
 }
 
 // Input gradients. ADDS dy's first Ca channels into da and the remaining Cb into db.
-// Parallel over batch items.
+// Parallel over the channel planes of dy.
 template <class T>
 void concat_channels_backward(ConstTensorView<T> dy, TensorView<T> da, TensorView<T> db) {
     detail::concat_channels_check<T>("concat_channels_backward", ConstTensorView<T>(da),
                                   ConstTensorView<T>(db), dy, "da", "db", "dy");
-    const int64_t a_item = da.numel() / da.n(), b_item = db.numel() / db.n();
-    parallel_for(0, dy.n(), [&](int64_t n) {
-        const T* g = dy.data() + n * (a_item + b_item);
-        T* pa = da.data() + n * a_item;
-        T* pb = db.data() + n * b_item;
-        simd::add(a_item, pa, g, pa);
-        simd::add(b_item, pb, g + a_item, pb);
+    const int64_t ca = da.c(), cy = dy.c(), plane = dy.h() * dy.w();
+    parallel_for(0, dy.n() * cy, [&](int64_t p) {
+        const int64_t n = p / cy, c = p % cy;
+        T* dst = c < ca ? da.data() + (n * ca + c) * plane
+                        : db.data() + (n * (cy - ca) + c - ca) * plane;
+        simd::add(plane, dst, dy.data() + p * plane, dst);
     });
 }
 

@@ -38,6 +38,7 @@
 #include "unetpp/detail/reflect.hpp"
 #include "unetpp/error.hpp"
 #include "unetpp/kernels/activation.hpp"
+#include "unetpp/kernels/fill.hpp"
 #include "unetpp/layers/batchnorm2d.hpp"
 #include "unetpp/layers/concat.hpp"
 #include "unetpp/layers/conv2d.hpp"
@@ -176,7 +177,7 @@ public:
         auto next = [&]() -> TensorView<T> {
             Tensor<T>& t = which == 0 ? grad_a_ : grad_b_;
             which ^= 1;
-            t.zero();
+            zero_parallel(t);
             return t.view();
         };
         TensorView<T> g = next();
@@ -481,7 +482,7 @@ private:
         return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
     }
     static TensorView<T> zeroed(Tensor<T>& t) {
-        t.zero();
+        zero_parallel(t);
         return t.view();
     }
     // The window [top, top+H) x [left, left+W) of a padded N C Hp Wp view (strided).
