@@ -13,7 +13,8 @@
 //   2. for each image: classify and normalise it as in training, predict nucleus and contour
 //      probabilities (one forward, or overlapping tiles blended for images larger than --tile;
 //      with --tta, the mean over four flips), and cut them into separate, non-overlapping nuclei
-//      with a marker-controlled watershed (post/postprocess.hpp);
+//      with a marker-controlled watershed (post/postprocess.hpp), using the thresholds that
+//      nuclei_tune stored in the model for the image's kind;
 //   3. write one CSV row per nucleus, run-length encoded (post/submission.hpp), and an overlay
 //      PNG that outlines each nucleus in its own colour over the image (post/overlay.hpp).
 //
@@ -77,7 +78,7 @@ int run(const examples::Flags& f) {
     const bool save_labels = f.boolean("save-labels");
 
     // 1. the model and the image list
-    unetpp::PostprocessConfig post;
+    examples::KindPostprocess post;
     std::unique_ptr<examples::Net> net = examples::model_load(f.str("model"), nullptr, &post);
     std::vector<std::string> ids = unetpp::dsb_list_ids(images);
     if (!f.str("ids").empty()) {
@@ -87,7 +88,7 @@ int run(const examples::Flags& f) {
     if (save_labels) fs::create_directories(fs::path(out) / "labels");
     std::printf("model %s (%s)\npost-processing %s\npredicting %zu images of %s%s on %d "
                 "threads\n", f.str("model").c_str(), net->config().to_string().c_str(),
-                unetpp::postprocess_config_to_string(post).c_str(), ids.size(), images.c_str(),
+                examples::kind_postprocess_text(post).c_str(), ids.size(), images.c_str(),
                 spec.tta ? " with flip TTA" : "", unetpp::num_threads());
 
     // 2.-3. each image: predict, segment, overlay; rows collected in image order
@@ -102,7 +103,7 @@ int run(const examples::Flags& f) {
         examples::PreparedImage prepared = examples::prepare_input(sample.image);
         unetpp::LabelMap labels =
             examples::segment_nuclei(examples::predict_probabilities(*net, prepared.input, spec),
-                                     post);
+                                     post(prepared.kind));
         for (auto& row : unetpp::submission_rows(id, labels)) rows.push_back(std::move(row));
         const std::vector<uint8_t> rgb =
             unetpp::overlay_outlines(unetpp::OverlaySpec{}, sample.image.view(), labels);

@@ -198,6 +198,43 @@ inline unetpp::Tensor<float> predict_probabilities(Net& net, const unetpp::Tenso
 // nucleus channel 0, contour channel 1). nuclei_tune stores tuned ones in the model file.
 inline unetpp::PostprocessConfig nuclei_postprocess_config() { return unetpp::PostprocessConfig{}; }
 
+// Post-processing per image kind. nuclei_tune tunes a kind on its own where the validation
+// split holds enough images of it (metadata "nuclei.postprocess.<kind>"); the other kinds use
+// the overall config ("nuclei.postprocess"). Built from one config, every kind uses that one.
+struct KindPostprocess {
+    unetpp::PostprocessConfig overall;
+    std::array<unetpp::PostprocessConfig, unetpp::kImageKindCount> by_kind;
+
+    KindPostprocess(const unetpp::PostprocessConfig& all = nuclei_postprocess_config())
+        : overall(all) {
+        by_kind.fill(all);
+    }
+    const unetpp::PostprocessConfig& operator()(unetpp::ImageKind kind) const {
+        return by_kind[size_t(kind)];
+    }
+};
+
+// The metadata key of one kind's own post-processing.
+inline std::string kind_postprocess_key(unetpp::ImageKind kind) {
+    return std::string(kPostprocessKey) + "." + unetpp::image_kind_name(kind);
+}
+
+// The configs as text: one line when every kind uses the same, else a line per kind.
+inline std::string kind_postprocess_text(const KindPostprocess& post) {
+    const std::string first = unetpp::postprocess_config_to_string(post.by_kind[0]);
+    bool same = true;
+    for (const auto& c : post.by_kind) {
+        same = same && unetpp::postprocess_config_to_string(c) == first;
+    }
+    if (same) return first;
+    std::string text;
+    for (int k = 0; k < unetpp::kImageKindCount; ++k) {
+        text += std::string("\n  ") + unetpp::image_kind_name(unetpp::ImageKind(k)) + ": " +
+                unetpp::postprocess_config_to_string(post.by_kind[size_t(k)]);
+    }
+    return text;
+}
+
 // Separate, non-overlapping nuclei (labels 1..n) from {2, H, W} probabilities.
 inline unetpp::LabelMap segment_nuclei(
     const unetpp::Tensor<float>& probabilities,
@@ -232,10 +269,11 @@ inline std::map<std::string, std::string> model_metadata(const Net& net) {
 // A nucleus model read from a checkpoint written by nuclei_train (best.safetensors, or
 // last.safetensors) or nuclei_tune. Throws IoError naming the file when it is missing, is not a
 // nucleus model or does not match its stored architecture. `ckpt_out`, when given, receives
-// the checkpoint; `post_out` the model's tuned post-processing, or the defaults without one.
+// the checkpoint; `post_out` the model's tuned post-processing per kind, or the defaults
+// without one.
 inline std::unique_ptr<Net> model_load(const std::string& path,
                                        unetpp::Checkpoint* ckpt_out = nullptr,
-                                       unetpp::PostprocessConfig* post_out = nullptr) {
+                                       KindPostprocess* post_out = nullptr) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
         throw unetpp::IoError("no model file \"" + path + "\": train one with nuclei_train "
@@ -257,14 +295,19 @@ inline std::unique_ptr<Net> model_load(const std::string& path,
                                                      config.out_channels, " output channels, a ",
                                                      "nucleus model has 1 and 2"));
     }
-    unetpp::PostprocessConfig post = nuclei_postprocess_config();
-    auto post_it = ckpt.metadata.find(kPostprocessKey);
-    if (post_it != ckpt.metadata.end()) {
+    auto parse = [&](const std::string& key, const unetpp::PostprocessConfig& base) {
+        auto it = ckpt.metadata.find(key);
+        if (it == ckpt.metadata.end()) return base;
         try {
-            post = unetpp::postprocess_config_parse(post_it->second, post);
+            return unetpp::postprocess_config_parse(it->second, base);
         } catch (const unetpp::Error& e) {
-            throw unetpp::IoError("\"" + path + "\": bad " + kPostprocessKey + ": " + e.what());
+            throw unetpp::IoError("\"" + path + "\": bad " + key + ": " + e.what());
         }
+    };
+    const unetpp::PostprocessConfig overall = parse(kPostprocessKey, nuclei_postprocess_config());
+    KindPostprocess post(overall);
+    for (int k = 0; k < unetpp::kImageKindCount; ++k) {
+        post.by_kind[size_t(k)] = parse(kind_postprocess_key(unetpp::ImageKind(k)), overall);
     }
     auto net = std::make_unique<Net>(config);
     unetpp::checkpoint_load_parameters(ckpt, net->parameters(), config.to_string());
@@ -427,10 +470,11 @@ inline std::vector<LabelledImage> labelled_load(const std::string& stage_dir,
 // Predicts, segments and scores every image with the competition metric, in order.
 inline std::vector<ScoredImage> evaluate(
     Net& net, const std::vector<LabelledImage>& images, const PredictSpec& spec,
-    const unetpp::PostprocessConfig& post = nuclei_postprocess_config()) {
+    const KindPostprocess& post = KindPostprocess()) {
     std::vector<ScoredImage> scores;
     for (const LabelledImage& im : images) {
-        unetpp::LabelMap found = segment_nuclei(predict_probabilities(net, im.input, spec), post);
+        unetpp::LabelMap found =
+            segment_nuclei(predict_probabilities(net, im.input, spec), post(im.kind));
         scores.push_back(ScoredImage{im.id, im.kind, unetpp::metric_image(im.labels, found)});
     }
     return scores;
