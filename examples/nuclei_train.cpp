@@ -10,10 +10,12 @@
 //   1. load every image with its masks in parallel, classify its kind (fluorescence,
 //      brightfield, H&E) and normalise it to one gray channel with nuclei bright on dark;
 //   2. split the ids into training and validation, stratified by kind (data/split.hpp), and
-//      build the targets (nucleus mask, contour) and U-Net weight maps of the training images;
+//      build the targets (nucleus mask, contour rim of --contour-width pixels) and U-Net
+//      weight maps of the training images;
 //   3. train: random native-resolution crops with flips, 90-degree turns and intensity jitter,
-//      brightfield and H&E oversampled (--kind-share), BCE + Dice on 2 output channels, Adam
-//      with linear warm-up then cosine decay, gradient clipping by global norm;
+//      brightfield and H&E oversampled (--kind-share), a U-Net with batch norm (--batch-norm),
+//      BCE + Dice on 2 output channels, Adam with linear warm-up then cosine decay, gradient
+//      clipping by global norm;
 //   4. every epoch (or --val-every steps): predict the whole validation images (tiled), cut them
 //      into nuclei and score them with the competition metric, overall and per kind;
 //   5. save RUN_DIR/last.safetensors (weights, optimizer, step: --resume continues from it) and,
@@ -101,7 +103,7 @@ void flags_define(examples::Flags& f, bool quick) {
         .define("threads", "0", "threads, 0: all cores")
         .define("width", quick ? "8" : "16", "channels of the first U-Net level")
         .define("depth", quick ? "3" : "4", "poolings of the U-Net")
-        .define("batch-norm", "false", "batch normalisation after every convolution")
+        .define("batch-norm", "true", "batch normalisation after every convolution")
         .define("val-fraction", "0.1", "share of each kind's images held out for validation")
         .define("val-every", "0", "validate every this many steps, 0: every epoch")
         .define("seed", "1", "seed of the split, the weights and the crops")
@@ -109,6 +111,7 @@ void flags_define(examples::Flags& f, bool quick) {
         .define("kind-share", "0.6,0.15,0.25",
                 "share of crops from fluorescence, brightfield, H&E images")
         .define("w0", "10", "U-Net border weight between touching nuclei, 0: none")
+        .define("contour-width", "2", "width in pixels of the contour target's rim, >= 1")
         .define("tile", quick ? "256" : "512", "validation: tile side for large images")
         .define("verbose", "true", "print the progress bar");
 }
@@ -118,7 +121,7 @@ struct Options {
     std::string data, out;
     bool resume = false;
     int64_t crop = 0, batch = 0, epochs = 0, steps_per_epoch = 0, warmup = 0, val_every = 0;
-    int64_t max_images = 0, width = 0, depth = 0, tile = 0;
+    int64_t max_images = 0, width = 0, depth = 0, tile = 0, contour_width = 0;
     double minutes = 0, lr = 0, min_lr = 0, clip = 0, val_fraction = 0, w0 = 0;
     bool batch_norm = false, verbose = true;
     uint64_t seed = 1;
@@ -150,6 +153,7 @@ Options options_read(const examples::Flags& f) {
     o.clip = f.real("clip");
     o.val_fraction = f.real("val-fraction");
     o.w0 = f.real("w0");
+    o.contour_width = f.integer("contour-width");
     o.batch_norm = f.boolean("batch-norm");
     o.verbose = f.boolean("verbose");
     o.seed = uint64_t(f.integer("seed"));
@@ -163,9 +167,10 @@ Options options_read(const examples::Flags& f) {
         o.kind_share[k] = std::stod(item);
     }
     if (o.crop < 16 || o.batch < 1 || o.epochs < 1 || o.steps_per_epoch < 0 || o.warmup < 0 ||
-        o.clip <= 0 || o.lr <= 0 || o.min_lr < 0) {
+        o.clip <= 0 || o.lr <= 0 || o.min_lr < 0 || o.contour_width < 1) {
         throw unetpp::Error("need --crop >= 16, --batch >= 1, --epochs >= 1, --steps-per-epoch "
-                            ">= 0, --warmup >= 0, --clip > 0, --lr > 0 and --min-lr >= 0");
+                            ">= 0, --warmup >= 0, --clip > 0, --lr > 0, --min-lr >= 0 and "
+                            "--contour-width >= 1");
     }
     return o;
 }
@@ -208,7 +213,8 @@ Data data_load(const Options& o) {
         else train_index.push_back(i);
     }
     d.train.resize(train_index.size());
-    unetpp::TargetSpec targets;  // mask + contour of width 1
+    unetpp::TargetSpec targets;  // mask + contour
+    targets.contour_width = int(o.contour_width);
     unetpp::WeightSpec weights;
     weights.w0 = o.w0;
     unetpp::parallel_for(0, int64_t(train_index.size()), [&](int64_t j) {
