@@ -149,12 +149,8 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
         float* y_n = y + n * s.K * pixels;
         float* xp = scratch<float>(ScratchSlot::kConvColumns, s.C * plane);
         conv2d_direct_pad_band(s, H, W, x + n * s.C * pixels, i0, i1, ld, xp);
-        const bool add = accumulate || bias != nullptr;
-        if (bias && !accumulate) {
-            for (int64_t k = 0; k < s.K; ++k) {
-                std::fill(y_n + k * pixels + i0 * W, y_n + k * pixels + i1 * W, bias[k]);
-            }
-        }
+        // the bias goes in at the store, from a register: no extra pass over y
+        const float* b = accumulate ? nullptr : bias;
 
         // 2. groups of up to 3 output vectors, in raster order, times blocks of 8 channels
         const int64_t count = (i1 - i0) * vectors;
@@ -171,7 +167,8 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
             for (int64_t k0 = 0; k0 < s.K; k0 += DirectKernel::kMaxKB) {
                 const int kb = int(std::min<int64_t>(DirectKernel::kMaxKB, s.K - k0));
                 conv2d_direct_dispatch(kb, jv, s.C, xp, plane, ld, x_off, wp + k0 * s.C * 9,
-                                       y_n + k0 * pixels, pixels, y_off, mask, add);
+                                       y_n + k0 * pixels, pixels, y_off, mask, accumulate,
+                                       b != nullptr ? b + k0 : nullptr);
             }
         }
     });

@@ -9,7 +9,8 @@
 // weights of one block of KB output channels packed tap by tap. Per tap it loads JV input
 // vectors, broadcasts the KB weights and issues KB*JV FMAs; 8 x 3 gives 24 accumulators, 3 input
 // vectors and a broadcast in the 32 registers. Output vector v goes to y + kk*y_plane + y_off[v]
-// under mask[v] (the tail of a row narrower than a multiple of 16).
+// under mask[v] (the tail of a row narrower than a multiple of 16), plus what y held (add) or
+// plus bias[kk] (bias not null), added to the finished sum in both cases.
 
 #include <immintrin.h>
 
@@ -34,7 +35,7 @@ struct Conv3x3Kernel {
     template <int KB, int JV>
     static void run(int64_t C, const float* xp, int64_t plane, int64_t ld, const int64_t* x_off,
                     const float* w, float* y, int64_t y_plane, const int64_t* y_off,
-                    const __mmask16* mask, bool add) {
+                    const __mmask16* mask, bool add, const float* bias) {
         __m512 acc[KB][JV];
 #pragma GCC unroll 8
         for (int kk = 0; kk < KB; ++kk) {
@@ -73,6 +74,7 @@ struct Conv3x3Kernel {
                 float* dst = y + kk * y_plane + y_off[v];
                 __m512 out = acc[kk][v];
                 if (add) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[v], dst));
+                else if (bias != nullptr) out = _mm512_add_ps(out, _mm512_set1_ps(bias[kk]));
                 _mm512_mask_storeu_ps(dst, mask[v], out);
             }
         }
