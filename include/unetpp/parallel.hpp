@@ -96,4 +96,21 @@ void parallel_chunks(int64_t count, Body&& body) {
     });
 }
 
+namespace detail {
+
+// Elements per parallel block of an elementwise kernel: large enough to amortise a thread's
+// start, small enough to share a 1 MiB activation between two threads.
+constexpr int64_t kElementwiseBlock = 16384;
+
+// Calls fn(lo, hi) over [0, count) in fixed blocks, in parallel. Elementwise, so deterministic.
+template <class Fn>
+void elementwise_blocks(int64_t count, Fn&& fn) {
+    const int64_t blocks = (count + kElementwiseBlock - 1) / kElementwiseBlock;
+    parallel_for(0, blocks, [&](int64_t b) {
+        fn(b * kElementwiseBlock, std::min(count, (b + 1) * kElementwiseBlock));
+    });
+}
+
+}  // namespace detail
+
 }  // namespace unetpp

@@ -7,7 +7,7 @@
 #include <vector>
 
 TEST_CASE("fill_parallel sets every element and nothing past the end", "[fill]") {
-    const int64_t block = unetpp::kFillBlock;
+    const int64_t block = unetpp::detail::kElementwiseBlock;
     for (int threads = 1; threads <= 2; ++threads) {
         unetpp::set_num_threads(threads);
         for (int64_t count : {int64_t(0), int64_t(1), block - 1, block, block + 1,

@@ -53,19 +53,6 @@ inline float exp_poly(float x) {
 }
 inline double exp_poly(double x) { return std::exp(x); }
 
-// Elements per parallel block of an elementwise kernel: large enough to amortise a thread's
-// start, small enough to share a 1 MiB activation between two threads.
-constexpr int64_t kElementwiseBlock = 16384;
-
-// Calls fn(lo, hi) over [0, count) in fixed blocks, in parallel. Elementwise, so deterministic.
-template <class Fn>
-void elementwise_blocks(int64_t count, Fn&& fn) {
-    const int64_t blocks = (count + kElementwiseBlock - 1) / kElementwiseBlock;
-    parallel_for(0, blocks, [&](int64_t b) {
-        fn(b * kElementwiseBlock, std::min(count, (b + 1) * kElementwiseBlock));
-    });
-}
-
 // Checks that the given views share x's shape and are contiguous.
 template <class T>
 void activation_check(const char* fn, const ConstTensorView<T>& x, const ConstTensorView<T>& y,

@@ -14,19 +14,12 @@
 
 namespace unetpp {
 
-// Values per parallel block: 256 KiB of floats, large enough to amortise a thread's start.
-constexpr int64_t kFillBlock = 65536;
-
-// Sets p[0, count) to value, in parallel blocks of kFillBlock.
+// Sets p[0, count) to value, in the parallel blocks of the elementwise kernels
+// (detail::elementwise_blocks: one thread for a buffer of a single block).
 template <class T>
 void fill_parallel(T* p, int64_t count, T value) {
-    const int64_t blocks = (count + kFillBlock - 1) / kFillBlock;
-    if (blocks <= 1) {
-        std::fill(p, p + count, value);
-        return;
-    }
-    parallel_for(0, blocks, [&](int64_t b) {
-        std::fill(p + b * kFillBlock, p + std::min(count, (b + 1) * kFillBlock), value);
+    detail::elementwise_blocks(count, [&](int64_t lo, int64_t hi) {
+        std::fill(p + lo, p + hi, value);
     });
 }
 
