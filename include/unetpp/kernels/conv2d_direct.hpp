@@ -28,6 +28,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "unetpp/error.hpp"
 #include "unetpp/kernels/conv2d_reference.hpp"
 #include "unetpp/kernels/gemm.hpp"
 #include "unetpp/kernels/scratch.hpp"
@@ -300,7 +301,8 @@ inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, 
     });
 
     // 2. units of (16 output channels, group of channel blocks), each over the whole batch;
-    // block b holds input channels [b*C/c_blocks, (b+1)*C/c_blocks): 2 or 3 of them
+    // block b holds input channels [b*C/c_blocks, (b+1)*C/c_blocks): 2 or 3 of them, as C >= 4
+    UNETPP_ASSERT(s.C >= 4, "conv2d_direct_backward_weight_lanes: needs C >= 4, got " << s.C);
     const int64_t k_blocks = s.K / L, c_blocks = (s.C + CB - 1) / CB;
     const int64_t groups = conv2d_direct_lanes_groups(c_blocks, k_blocks, num_threads());
     const int64_t tile = std::clamp<int64_t>(kDirectLanesTilePixels / W, 1, H);
@@ -323,11 +325,8 @@ inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, 
                     if (cb == 3) {
                         DirectKernel::run_weight_lanes<3>(rows, W, x_tile, plane, ld, d_tile,
                                                           s.K, a);
-                    } else if (cb == 2) {
-                        DirectKernel::run_weight_lanes<2>(rows, W, x_tile, plane, ld, d_tile,
-                                                          s.K, a);
                     } else {
-                        DirectKernel::run_weight_lanes<1>(rows, W, x_tile, plane, ld, d_tile,
+                        DirectKernel::run_weight_lanes<2>(rows, W, x_tile, plane, ld, d_tile,
                                                           s.K, a);
                     }
                 }
