@@ -112,6 +112,7 @@ void flags_define(examples::Flags& f, bool quick) {
                 "share of crops from fluorescence, brightfield, H&E images")
         .define("w0", "10", "U-Net border weight between touching nuclei, 0: none")
         .define("contour-width", "2", "width in pixels of the contour target's rim, >= 1")
+        .define("zoom", "0", "zoom crops by a random factor in [1/(1+z), 1+z], 0: native size")
         .define("tile", quick ? "256" : "512", "validation: tile side for large images")
         .define("verbose", "true", "print the progress bar");
 }
@@ -122,7 +123,7 @@ struct Options {
     bool resume = false;
     int64_t crop = 0, batch = 0, epochs = 0, steps_per_epoch = 0, warmup = 0, val_every = 0;
     int64_t max_images = 0, width = 0, depth = 0, tile = 0, contour_width = 0;
-    double minutes = 0, lr = 0, min_lr = 0, clip = 0, val_fraction = 0, w0 = 0;
+    double minutes = 0, lr = 0, min_lr = 0, clip = 0, val_fraction = 0, w0 = 0, zoom = 0;
     bool batch_norm = false, verbose = true;
     uint64_t seed = 1;
     std::array<double, unetpp::kImageKindCount> kind_share{};
@@ -154,6 +155,7 @@ Options options_read(const examples::Flags& f) {
     o.val_fraction = f.real("val-fraction");
     o.w0 = f.real("w0");
     o.contour_width = f.integer("contour-width");
+    o.zoom = f.real("zoom");
     o.batch_norm = f.boolean("batch-norm");
     o.verbose = f.boolean("verbose");
     o.seed = uint64_t(f.integer("seed"));
@@ -167,10 +169,11 @@ Options options_read(const examples::Flags& f) {
         o.kind_share[k] = std::stod(item);
     }
     if (o.crop < 16 || o.batch < 1 || o.epochs < 1 || o.steps_per_epoch < 0 || o.warmup < 0 ||
-        o.clip <= 0 || o.lr <= 0 || o.min_lr < 0 || o.contour_width < 1) {
+        o.clip <= 0 || o.lr <= 0 || o.min_lr < 0 || o.contour_width < 1 ||
+        !(o.zoom >= 0 && o.zoom <= 3)) {
         throw unetpp::Error("need --crop >= 16, --batch >= 1, --epochs >= 1, --steps-per-epoch "
-                            ">= 0, --warmup >= 0, --clip > 0, --lr > 0, --min-lr >= 0 and "
-                            "--contour-width >= 1");
+                            ">= 0, --warmup >= 0, --clip > 0, --lr > 0, --min-lr >= 0, "
+                            "--contour-width >= 1 and 0 <= --zoom <= 3");
     }
     return o;
 }
@@ -449,6 +452,7 @@ unetpp::BatchSpec batch_spec_make(const Options& o, const Data& data) {
     unetpp::BatchSpec spec;
     spec.batch_size = o.batch;
     spec.augment.crop = o.crop;
+    spec.augment.zoom = o.zoom;
     spec.kind_weights = kind_weights(o, data);
     spec.seed = o.seed;
     return spec;

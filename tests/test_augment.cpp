@@ -312,3 +312,65 @@ TEST_CASE("kind weights steer which samples fill a batch", "[batch]") {
     spec.kind_weights = {0.0, 0.0, 0.0};
     REQUIRE_THROWS_AS(unetpp::BatchSampler(spec, samples), unetpp::Error);
 }
+
+TEST_CASE("zoom samples the image bilinearly and the targets at the nearest pixel",
+          "[augment][zoom]") {
+    CodedSource src(40, 50);
+    AugmentSpec spec = geometry_only(12);
+    spec.zoom = 1.0;  // factors in [0.5, 2]
+    double lo = 10, hi = 0;
+    for (uint64_t seed = 0; seed < 40; ++seed) {
+        unetpp::Rng rng(seed);
+        Output out(12);
+        auto g = unetpp::augment_apply(spec, {src.image, src.targets, src.weights}, rng,
+                                       out.destination());
+        REQUIRE((g.zoom >= 0.5 - 1e-12 && g.zoom <= 2.0 + 1e-12));
+        lo = std::min(lo, g.zoom);
+        hi = std::max(hi, g.zoom);
+        for (int64_t i = 0; i < 12; ++i) {
+            for (int64_t j = 0; j < 12; ++j) {
+                double fy, fx;
+                unetpp::geometry_source_point(g, 12, i, j, fy, fx);
+                const auto ny = int64_t(std::floor(fy + 0.5));
+                const auto nx = int64_t(std::floor(fx + 0.5));
+                INFO("seed " << seed << " zoom " << g.zoom << " i=" << i << " j=" << j);
+                // targets and weights: the nearest source pixel (mirrored when outside)
+                REQUIRE(at(out.targets, 0, i, j) == float(mirror(ny, 40)));
+                REQUIRE(at(out.targets, 1, i, j) == float(mirror(nx, 50)));
+                const bool inside = ny >= 0 && ny < 40 && nx >= 0 && nx < 50;
+                REQUIRE(at(out.weights, 0, i, j) ==
+                        (inside ? 1.0f + float(ny * 50 + nx) : 0.0f));
+                // the image is linear in y and x, which bilinear sampling reproduces exactly
+                // wherever all four neighbours are inside the source
+                if (fy >= 0 && fy <= 39 && fx >= 0 && fx <= 49) {
+                    REQUIRE(at(out.image, 0, i, j) == Approx((fy + 1) / 64.0).margin(1e-5));
+                    REQUIRE(at(out.image, 1, i, j) == Approx((fx + 1) / 64.0).margin(1e-5));
+                }
+            }
+        }
+        // a zoom by z spans about 12 / z source pixels along the crop's first row
+        const float span = std::abs(at(out.targets, 0, 11, 0) - at(out.targets, 0, 0, 0)) +
+                           std::abs(at(out.targets, 1, 11, 0) - at(out.targets, 1, 0, 0));
+        REQUIRE(std::abs(span - 11.0 / g.zoom) <= 1.01);
+    }
+    REQUIRE(lo < 0.7);
+    REQUIRE(hi > 1.4);
+}
+
+TEST_CASE("zoom leaves the random stream and the native mapping alone", "[augment][zoom]") {
+    CodedSource src(30, 30);
+    AugmentSpec plain = geometry_only(10), zoomed = geometry_only(10);
+    zoomed.zoom = 0.5;
+    unetpp::Rng a(11), b(11);
+    Output oa(10), ob(10);
+    auto ga = unetpp::augment_apply(plain, {src.image, src.targets, src.weights}, a,
+                                    oa.destination());
+    unetpp::augment_apply(zoomed, {src.image, src.targets, src.weights}, b, ob.destination());
+    REQUIRE(ga.zoom == 1.0);
+    REQUIRE(a.uniform() == b.uniform());  // the same count of numbers was drawn
+
+    zoomed.zoom = -0.1;
+    REQUIRE_THROWS_WITH(unetpp::augment_apply(zoomed, {src.image, src.targets, src.weights}, a,
+                                              ob.destination()),
+                        Catch::Contains("zoom must be in [0, 3], got -0.1"));
+}

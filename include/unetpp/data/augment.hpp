@@ -1,6 +1,7 @@
 #pragma once
 // Joint augmentation of an image with its targets and weights: random crops at native
-// resolution, flips, 90-degree rotations, and intensity jitter on the image alone.
+// resolution (or, optionally, zoomed in or out by a random factor), flips, 90-degree rotations,
+// and intensity jitter on the image alone.
 //
 // Geometry (the same for image, targets, weights and, through geometry_apply_labels, labels):
 //   output pixel (i, j), 0 <= i, j < crop, reads source pixel (oy + u, ox + v) where (u, v) is
@@ -9,6 +10,13 @@
 //   flips alone draw from {0,1,2,3}; rotate90 alone from the rotations {0,3,5,6}; both, all 8.
 //   The offset is uniform over crops inside the image; along a side shorter than the crop the
 //   image lands at a uniform position inside it (oy in [H - crop, 0]).
+// Zoom (spec.zoom > 0): the factor z = (1 + zoom)^U(-1, 1) is drawn log-uniformly, so zooming
+//   in and out are equally likely. The crop then shows a source window of side
+//   window = round(crop / z), placed as above, and output pixel (i, j) samples the source at
+//   (oy + (u + 0.5) / z - 0.5, ox + (v + 0.5) / z - 0.5). The image is sampled bilinearly (its
+//   out-of-image neighbours by the padding rule); targets, weights and labels take the nearest
+//   pixel, so binary targets stay binary and labels stay labels. z = 1 exactly when zoom = 0,
+//   which gives the integer mapping above bit for bit.
 // Padding: a source pixel outside the image reads its mirror (PadMode::reflect, "reflect-101":
 //   -1 reads 1, H reads H-2) or 0 (PadMode::zero) in the image and targets; its weight is 0 in
 //   both modes, so padding never enters the loss. Reflection gives the network natural context.
@@ -46,23 +54,41 @@ struct AugmentSpec {
     double brightness = 0.1;
     double grayscale_prob = 0.0;
     double invert_prob = 0.0;
+    double zoom = 0.0;  // z in [1 / (1 + zoom), 1 + zoom], log-uniform; 0: native resolution
 };
 
 // One drawn crop: its offset in the source and its dihedral element (see the header comment).
 struct CropGeometry {
     int64_t oy = 0, ox = 0;
     int dihedral = 0;
+    double zoom = 1.0;  // output pixels per source pixel (the z of the header comment)
 };
 
-// Where output pixel (i, j) of a crop reads from; (sy, sx) may lie outside the source.
-inline void geometry_source(const CropGeometry& g, int64_t crop, int64_t i, int64_t j,
-                            int64_t& sy, int64_t& sx) {
+// Where output pixel (i, j) of a crop samples the source, in source pixel coordinates (the
+// point may lie outside the source). Integral when g.zoom == 1.
+inline void geometry_source_point(const CropGeometry& g, int64_t crop, int64_t i, int64_t j,
+                                  double& fy, double& fx) {
     int64_t u = i, v = j;
     if (g.dihedral & 4) std::swap(u, v);
     if (g.dihedral & 1) u = crop - 1 - u;
     if (g.dihedral & 2) v = crop - 1 - v;
-    sy = g.oy + u;
-    sx = g.ox + v;
+    if (g.zoom == 1.0) {
+        fy = double(g.oy + u);
+        fx = double(g.ox + v);
+    } else {
+        fy = double(g.oy) + (double(u) + 0.5) / g.zoom - 0.5;
+        fx = double(g.ox) + (double(v) + 0.5) / g.zoom - 0.5;
+    }
+}
+
+// The source pixel nearest to where output pixel (i, j) samples; (sy, sx) may lie outside the
+// source.
+inline void geometry_source(const CropGeometry& g, int64_t crop, int64_t i, int64_t j,
+                            int64_t& sy, int64_t& sx) {
+    double fy, fx;
+    geometry_source_point(g, crop, i, j, fy, fx);
+    sy = int64_t(std::floor(fy + 0.5));
+    sx = int64_t(std::floor(fx + 0.5));
 }
 
 namespace detail {
@@ -72,13 +98,20 @@ inline int64_t crop_offset(int64_t side, int64_t crop, Rng& rng) {
 }
 }  // namespace detail
 
-// Draws the geometry of one crop from an H x W source. Consumes 3 numbers from rng.
+// Draws the geometry of one crop from an H x W source. Consumes 4 numbers from rng, whatever
+// the spec.
 inline CropGeometry geometry_draw(const AugmentSpec& spec, int64_t height, int64_t width,
                                   Rng& rng) {
     static const int kRotations[4] = {0, 3, 5, 6};
     CropGeometry g;
-    g.oy = detail::crop_offset(height, spec.crop, rng);
-    g.ox = detail::crop_offset(width, spec.crop, rng);
+    const double t = rng.uniform(-1.0, 1.0);
+    int64_t window = spec.crop;
+    if (spec.zoom > 0.0) {
+        g.zoom = std::pow(1.0 + spec.zoom, t);
+        window = std::max<int64_t>(1, std::llround(double(spec.crop) / g.zoom));
+    }
+    g.oy = detail::crop_offset(height, window, rng);
+    g.ox = detail::crop_offset(width, window, rng);
     auto pick = int(rng.below(8));
     if (spec.flips && spec.rotate90) {
         g.dihedral = pick;
@@ -151,15 +184,54 @@ inline void augment_check(const AugmentSpec& spec, const AugmentSource& src,
     if (spec.crop <= 0) {
         throw ShapeError(concat("augment_apply: crop must be > 0, got ", spec.crop));
     }
+    if (!(spec.zoom >= 0.0 && spec.zoom <= 3.0)) {
+        throw Error(concat("augment_apply: zoom must be in [0, 3], got ", spec.zoom));
+    }
     augment_check_out("image", dst.image, x.dim(0), spec.crop);
     augment_check_out("targets", dst.targets, src.targets.dim(0), spec.crop);
     augment_check_out("weights", dst.weights, 1, spec.crop);
 }
 
-// Copies the cropped, transformed planes of src into dst; `weights` zeroes padding.
+// Bilinear samples of every plane of src at (fy, fx) into dst[k * plane] (the image under a
+// zoom); neighbours outside the source follow spec.pad.
+inline void augment_sample_bilinear(const AugmentSpec& spec, const Tensor<float>& src, double fy,
+                                    double fx, float* dst, int64_t plane) {
+    const int64_t c = src.dim(0), h = src.dim(1), w = src.dim(2);
+    const double y0f = std::floor(fy), x0f = std::floor(fx);
+    const double ay = fy - y0f, ax = fx - x0f;
+    const int64_t y0 = int64_t(y0f), x0 = int64_t(x0f);
+    int64_t at[4];
+    double wt[4] = {(1 - ay) * (1 - ax), (1 - ay) * ax, ay * (1 - ax), ay * ax};
+    for (int q = 0; q < 4; ++q) {
+        const int64_t y = y0 + (q >> 1), x = x0 + (q & 1);
+        const bool inside = y >= 0 && x >= 0 && y < h && x < w;
+        if (!inside && spec.pad == PadMode::zero) wt[q] = 0.0;
+        at[q] = reflect_index(y, h) * w + reflect_index(x, w);
+    }
+    for (int64_t k = 0; k < c; ++k) {
+        const float* s = src.data() + k * h * w;
+        double v = 0.0;
+        for (int q = 0; q < 4; ++q) v += wt[q] * double(s[at[q]]);
+        dst[k * plane] = float(v);
+    }
+}
+
+// Copies the cropped, transformed planes of src into dst; `weights` zeroes padding. Under a
+// zoom the image (`bilinear`) is interpolated and everything else takes the nearest pixel.
 inline void augment_gather(const CropGeometry& g, const AugmentSpec& spec,
-                           const Tensor<float>& src, float* dst, bool is_weights) {
+                           const Tensor<float>& src, float* dst, bool is_weights,
+                           bool bilinear = false) {
     int64_t c = src.dim(0), h = src.dim(1), w = src.dim(2), crop = spec.crop;
+    if (bilinear && g.zoom != 1.0) {
+        for (int64_t i = 0; i < crop; ++i) {
+            for (int64_t j = 0; j < crop; ++j) {
+                double fy, fx;
+                geometry_source_point(g, crop, i, j, fy, fx);
+                augment_sample_bilinear(spec, src, fy, fx, dst + i * crop + j, crop * crop);
+            }
+        }
+        return;
+    }
     for (int64_t i = 0; i < crop; ++i) {
         for (int64_t j = 0; j < crop; ++j) {
             int64_t sy, sx;
@@ -184,7 +256,7 @@ inline CropGeometry augment_apply(const AugmentSpec& spec, const AugmentSource& 
 
     // 1. geometry, shared by image, targets and weights
     CropGeometry g = geometry_draw(spec, src.image.dim(1), src.image.dim(2), rng);
-    detail::augment_gather(g, spec, src.image, dst.image.data(), false);
+    detail::augment_gather(g, spec, src.image, dst.image.data(), false, true);
     detail::augment_gather(g, spec, src.targets, dst.targets.data(), false);
     detail::augment_gather(g, spec, src.weights, dst.weights.data(), true);
 
