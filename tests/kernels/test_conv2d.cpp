@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <support/gradcheck.hpp>
+#include <unetpp/kernels/activation.hpp>
 #include <unetpp/kernels/conv2d.hpp>
 #include <unetpp/parallel.hpp>
 #include <unetpp/random.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -76,6 +78,7 @@ const Case kCases[] = {
 const Case kDirectCases[] = {
     {1, 1, 1, 1, 1, 3, 3, 1, 1},   {2, 3, 7, 5, 2, 3, 3, 1, 1},  {1, 17, 3, 3, 31, 3, 3, 1, 1},
     {2, 8, 16, 9, 48, 3, 3, 1, 1}, {1, 2, 13, 4, 17, 3, 3, 1, 1},
+    {1, 64, 5, 13, 300, 3, 3, 1, 1},  // wide rows: four bands of at most 4 rows
 };
 
 }  // namespace
@@ -142,6 +145,45 @@ TEST_CASE("conv2d GEMM lowering and direct 3x3 kernel each match the reference",
     for (const Case& t : kDirectCases) check(t, true);
     for (const Case& t : kCases) {
         if (unetpp::conv2d_direct_applies<float>(spec_of(t))) check(t, true);
+    }
+}
+
+TEST_CASE("conv2d with a fused ReLU gives the bits of the convolution and then ReLU",
+          "[conv2d][relu]") {
+    unetpp::Rng rng(26);
+    auto check = [&](const Case& t, int path) {  // 0: dispatch, 1: GEMM lowering, 2: direct
+        INFO(describe(t) << " path " << path);
+        Conv2dSpec s = spec_of(t);
+        auto x = random_tensor<float>(Shape{t.N, t.C, t.H, t.W}, rng);
+        auto w = random_tensor<float>(Shape{t.K, t.C, t.R, t.S}, rng);
+        auto b = random_tensor<float>(Shape{t.K}, rng);
+        Tensor<float> y(y_shape(t)), fused(y_shape(t)), ref(y_shape(t));
+        auto run = [&](Tensor<float>& out, unetpp::ConvActivation act) {
+            if (path == 0) unetpp::conv2d_forward<float>(s, x, w, b.data(), out, act);
+            if (path == 1) unetpp::conv2d_forward_gemm<float>(s, x, w, b.data(), out, act);
+            if (path == 2) unetpp::conv2d_forward_direct<float>(s, x, w, b.data(), out, act);
+        };
+        run(y, unetpp::ConvActivation::none);
+        run(fused, unetpp::ConvActivation::relu);
+        unetpp::relu_forward_reference<float>(y, y);
+        REQUIRE(std::equal(y.begin(), y.end(), fused.begin()));
+        // and close to the reference loops followed by ReLU, with some outputs clamped
+        unetpp::conv2d_forward_reference<float>(s, x, w, b.data(), ref);
+        int64_t clamped = 0;
+        for (float& v : ref) {
+            clamped += v < 0;
+            v = std::max(v, 0.0f);
+        }
+        if (ref.numel() >= 32) REQUIRE(clamped > 0);  // the clamp was exercised
+        require_close("forward relu", t, fused, ref, kFloatTolerance);
+    };
+    for (const Case& t : kCases) {
+        check(t, 0);
+        check(t, 1);
+        if (unetpp::conv2d_direct_applies<float>(spec_of(t))) check(t, 2);
+    }
+    for (const Case& t : kDirectCases) {
+        if (unetpp::conv2d_direct_available<float>()) check(t, 2);
     }
 }
 

@@ -69,7 +69,8 @@ inline int64_t conv2d_band_pixels(int64_t crs, int64_t pixels, int64_t nr, int64
 // order, so results do not depend on the thread count.
 template <class T>
 void conv2d_forward_batch_gemm(const Conv2dSpec& s, const ConvGeometry& g, int64_t N, const T* x,
-                               const T* w, const T* bias, T* y, bool accumulate) {
+                               const T* w, const T* bias, T* y, bool accumulate,
+                               bool relu = false) {
     using Kernel = typename GemmKernelFor<T>::type;
     constexpr int NR = Kernel::kNR;
     const int64_t crs = s.C * s.R * s.S, pixels = g.OH * g.OW;
@@ -121,6 +122,12 @@ void conv2d_forward_batch_gemm(const Conv2dSpec& s, const ConvGeometry& g, int64
             }
         };
         gemm_prepacked(mm, w_packed, pack, y_band);
+        if (relu) {  // while the band is still in cache
+            for (int64_t k = 0; k < s.K; ++k) {
+                T* row = y_band + k * pixels;
+                for (int64_t p = 0; p < len; ++p) row[p] = row[p] > T(0) ? row[p] : T(0);
+            }
+        }
     });
 }
 
@@ -139,16 +146,16 @@ bool conv2d_direct_preferred(const Conv2dSpec& s, const ConvGeometry& g) {
 // conv2d_forward_batch_gemm.
 template <class T>
 void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N, const T* x,
-                          const T* w, const T* bias, T* y, bool accumulate) {
+                          const T* w, const T* bias, T* y, bool accumulate, bool relu = false) {
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
         if (conv2d_direct_preferred<T>(s, g)) {
-            conv2d_direct_forward_batch(s, N, g.H, g.W, x, w, bias, y, accumulate);
+            conv2d_direct_forward_batch(s, N, g.H, g.W, x, w, bias, y, accumulate, relu);
             return;
         }
     }
 #endif
-    conv2d_forward_batch_gemm(s, g, N, x, w, bias, y, accumulate);
+    conv2d_forward_batch_gemm(s, g, N, x, w, bias, y, accumulate, relu);
 }
 
 // w'[c,k,r,s] = w[k,c,R-1-r,S-1-s]: the weights of the convolution that maps dy to dx.
@@ -208,17 +215,20 @@ void conv2d_backward_weight_image(const Conv2dSpec& s, const ConvGeometry& g, co
 }  // namespace detail
 
 // Forward convolution. x: N C H W, weight: K C R S, bias: K values or nullptr, y: N K OH OW with
-// OH = spec.out_h(H), OW = spec.out_w(W). ASSIGNS y.
+// OH = spec.out_h(H), OW = spec.out_w(W). ASSIGNS y, or relu(y) with ConvActivation::relu
+// (bit-identical to the convolution followed by relu_forward).
 // Requires: contiguous tensors of those shapes (ShapeError naming expected and actual otherwise);
 // y must not overlap the inputs. Guarantees: bit-identical for any thread count; callable inside
 // a parallel_for body; no allocation once the scratch buffers have grown.
 template <class T>
 void conv2d_forward(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorView<T> weight,
-                    const T* bias, TensorView<T> y) {
+                    const T* bias, TensorView<T> y,
+                    ConvActivation activation = ConvActivation::none) {
     detail::conv2d_check_input("conv2d_forward", spec, "input", x, weight);
     detail::conv2d_check_output("conv2d_forward", spec, x, "output", y);
     const detail::ConvGeometry g(spec, x.h(), x.w());
-    detail::conv2d_forward_batch(spec, g, x.n(), x.data(), weight.data(), bias, y.data(), false);
+    detail::conv2d_forward_batch(spec, g, x.n(), x.data(), weight.data(), bias, y.data(), false,
+                                 activation == ConvActivation::relu);
 }
 
 // Forward convolution by the GEMM lowering alone (im2col bands and the packed GEMM), whatever
@@ -226,12 +236,13 @@ void conv2d_forward(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorVie
 // conv2d_forward picks the faster kernel by itself.
 template <class T>
 void conv2d_forward_gemm(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorView<T> weight,
-                         const T* bias, TensorView<T> y) {
+                         const T* bias, TensorView<T> y,
+                         ConvActivation activation = ConvActivation::none) {
     detail::conv2d_check_input("conv2d_forward_gemm", spec, "input", x, weight);
     detail::conv2d_check_output("conv2d_forward_gemm", spec, x, "output", y);
     const detail::ConvGeometry g(spec, x.h(), x.w());
     detail::conv2d_forward_batch_gemm(spec, g, x.n(), x.data(), weight.data(), bias, y.data(),
-                                      false);
+                                      false, activation == ConvActivation::relu);
 }
 
 // Input gradient. dy: N K OH OW, weight: K C R S, dx: N C H W. ADDS the gradient into dx (skip

@@ -2,6 +2,7 @@
 // Direct 3x3 convolution, stride 1, pad 1, vectorised over output pixels (no im2col, no GEMM):
 //
 //   y[n,k,i,j] = [b[k] or y[n,k,i,j] or 0] + sum_{c,r,s} w[k,c,r,s] * x[n,c,i+r-1,j+s-1]
+//   then, with a fused ReLU, y = max(y, 0) as each vector is stored
 //
 // Layouts: x N C H W, w K C 3 3, y N K H W (H, W unchanged by pad 1).
 // Why: lowered onto the GEMM, a layer with few channels on a large image (16 channels at
@@ -63,8 +64,11 @@ namespace detail {
 
 using DirectKernel = avx512::Conv3x3Kernel;
 
-// Floats of padded input one work unit copies, at most: small enough for L2 beside the weights.
-constexpr int64_t kDirectBandFloats = 32 * 1024;
+// Floats of padded input one work unit copies, at most: half of L2, which leaves room for the
+// weights and the output rows. Each band copies two halo rows beyond its own, so a small band
+// costs copies: at 32 Ki floats a 16-channel 704-pixel-wide layer got bands of one row, and the
+// copy read every input row three times.
+constexpr int64_t kDirectBandFloats = 128 * 1024;
 
 // How a zero-padded input row of width W is laid out for the microkernels: `vectors` of 16
 // pixels cover the row (the last masked by `tail`), and each padded row holds ld floats (one
@@ -131,14 +135,20 @@ inline void conv2d_direct_pad_band(const Conv2dSpec& s, int64_t H, int64_t W, co
 }
 
 // The whole batch: see the header comment. `accumulate` adds into y instead of assigning;
-// `bias` (K values or nullptr) is used only when not accumulating.
+// `bias` (K values or nullptr) is used only when not accumulating; `relu` clamps the finished
+// outputs at 0.
 inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t H, int64_t W,
                                         const float* x, const float* w, const float* bias,
-                                        float* y, bool accumulate) {
+                                        float* y, bool accumulate, bool relu = false) {
     constexpr int64_t L = DirectKernel::kLanes, JV = DirectKernel::kMaxJV;
     const DirectRows layout(W);
     const int64_t vectors = layout.vectors, ld = layout.ld, pixels = H * W;
-    const int64_t band = std::clamp<int64_t>(kDirectBandFloats / (s.C * ld) - 2, 1, H);
+    // bands as large as the scratch allows, but at least two per thread over the batch, and of
+    // even height (any split gives the same results: each output is one microkernel's sum)
+    const int64_t band_max = std::clamp<int64_t>(kDirectBandFloats / (s.C * ld) - 2, 1, H);
+    const int64_t min_bands = std::min<int64_t>(H, (2 * num_threads() + N - 1) / N);
+    const int64_t bands_wanted = std::max((H + band_max - 1) / band_max, min_bands);
+    const int64_t band = (H + bands_wanted - 1) / bands_wanted;
     const int64_t bands = (H + band - 1) / band;
 
     float* wp = scratch<float>(ScratchSlot::kConvPackedWeights, s.K * s.C * 9);
@@ -169,7 +179,7 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
                 const int kb = int(std::min<int64_t>(DirectKernel::kMaxKB, s.K - k0));
                 conv2d_direct_dispatch(kb, jv, s.C, xp, plane, ld, x_off, wp + k0 * s.C * 9,
                                        y_n + k0 * pixels, pixels, y_off, mask, accumulate,
-                                       b != nullptr ? b + k0 : nullptr);
+                                       b != nullptr ? b + k0 : nullptr, relu);
             }
         }
     });
@@ -356,7 +366,8 @@ inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, 
 // shapes conv2d_forward requires (ShapeError naming expected and actual otherwise).
 template <class T>
 void conv2d_forward_direct(const Conv2dSpec& spec, ConstTensorView<T> x,
-                           ConstTensorView<T> weight, const T* bias, TensorView<T> y) {
+                           ConstTensorView<T> weight, const T* bias, TensorView<T> y,
+                           ConvActivation activation = ConvActivation::none) {
     detail::conv2d_check_input("conv2d_forward_direct", spec, "input", x, weight);
     detail::conv2d_check_output("conv2d_forward_direct", spec, x, "output", y);
     if (!conv2d_direct_applies<T>(spec)) {
@@ -368,10 +379,12 @@ void conv2d_forward_direct(const Conv2dSpec& spec, ConstTensorView<T> x,
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
         detail::conv2d_direct_forward_batch(spec, x.n(), x.h(), x.w(), x.data(), weight.data(),
-                                            bias, y.data(), false);
+                                            bias, y.data(), false,
+                                            activation == ConvActivation::relu);
     }
 #else
     (void)bias;  // unreachable: conv2d_direct_applies is false on this build
+    (void)activation;
 #endif
 }
 

@@ -22,6 +22,10 @@ struct Conv2dSpec {
     int64_t out_w(int64_t W) const { return (W + 2 * pad - S) / stride + 1; }
 };
 
+// What a forward convolution applies to its finished outputs as it stores them: nothing, or a
+// ReLU (y = max(y, 0)), which saves the separate pass over y that a ReLU layer would make.
+enum class ConvActivation { none, relu };
+
 namespace detail {
 
 inline void conv2d_check_spec(const char* what, const Conv2dSpec& s) {

@@ -10,7 +10,8 @@
 // vectors, broadcasts the KB weights and issues KB*JV FMAs; 8 x 3 gives 24 accumulators, 3 input
 // vectors and a broadcast in the 32 registers. Output vector v goes to y + kk*y_plane + y_off[v]
 // under mask[v] (the tail of a row narrower than a multiple of 16), plus what y held (add) or
-// plus bias[kk] (bias not null), added to the finished sum in both cases.
+// plus bias[kk] (bias not null), added to the finished sum in both cases, then clamped at 0
+// when relu (a ReLU fused into the store).
 
 #include <immintrin.h>
 
@@ -35,7 +36,7 @@ struct Conv3x3Kernel {
     template <int KB, int JV>
     static void run(int64_t C, const float* xp, int64_t plane, int64_t ld, const int64_t* x_off,
                     const float* w, float* y, int64_t y_plane, const int64_t* y_off,
-                    const __mmask16* mask, bool add, const float* bias) {
+                    const __mmask16* mask, bool add, const float* bias, bool relu) {
         __m512 acc[KB][JV];
 #pragma GCC unroll 8
         for (int kk = 0; kk < KB; ++kk) {
@@ -75,6 +76,7 @@ struct Conv3x3Kernel {
                 __m512 out = acc[kk][v];
                 if (add) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[v], dst));
                 else if (bias != nullptr) out = _mm512_add_ps(out, _mm512_set1_ps(bias[kk]));
+                if (relu) out = _mm512_max_ps(out, _mm512_setzero_ps());
                 _mm512_mask_storeu_ps(dst, mask[v], out);
             }
         }
