@@ -1,10 +1,16 @@
 // Conv2d and ConvTranspose2d layers: gradients by central differences on input, weight and bias,
-// the gradient contract, frozen layers, parameter names and error messages.
+// the gradient contract, frozen layers, parameter names, error messages, and the inference
+// forward with a batch norm folded into the weights.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <unetpp/kernels/activation.hpp>
+#include <unetpp/layers/batchnorm2d.hpp>
 #include <unetpp/layers/conv2d.hpp>
 #include <unetpp/layers/conv_transpose2d.hpp>
+#include <utility>
+#include <vector>
 
 #include "support/layer_check.hpp"
 
@@ -79,4 +85,43 @@ TEST_CASE("conv2d names its parameters from its prefix and its errors after itse
     Tensor<float> dy({1, 64, 8, 8}), dx({1, 64, 8, 8});
     REQUIRE_THROWS_WITH(conv.backward(dy.view(), dx.view()),
                         Catch::Contains("enc3.conv1") && Catch::Contains("Mode::train"));
+}
+
+TEST_CASE("conv2d with a batch norm folded in matches conv, batch norm and ReLU in turn",
+          "[conv2d][fold]") {
+    unetpp::Rng rng(12);
+    for (int64_t K : {5, 16}) {
+        INFO("K = " << K);
+        unetpp::Conv2d<float> conv("c", Conv2dSpec{3, K, 3, 3, 1, 1});
+        conv.init(rng);
+        conv.bias().value = unetpp_test::random_tensor<float>(Shape{K}, rng);
+        unetpp::BatchNorm2d<float> bn("bn", unetpp::BatchNorm2dSpec{K});
+        for (int64_t k = 0; k < K; ++k) {
+            bn.weight().value[k] = float(rng.uniform(0.5, 2.0));
+            bn.bias().value[k] = float(rng.uniform(-0.5, 0.5));
+            bn.running_mean().value[k] = float(rng.uniform(-0.3, 0.3));
+            bn.running_var().value[k] = float(rng.uniform(0.2, 3.0));
+        }
+        Tensor<float> x = unetpp_test::random_tensor<float>(Shape{2, 3, 9, 21}, rng);
+        Tensor<float> c({2, K, 9, 21}), b(c.shape()), expect(c.shape()), got(c.shape());
+        conv.forward(x.view(), c.view(), Mode::infer);
+        bn.forward(std::as_const(c).view(), b.view(), Mode::infer);
+        unetpp::relu_forward<float>(std::as_const(b).view(), expect.view());
+
+        std::vector<float> scale(static_cast<size_t>(K)), shift(static_cast<size_t>(K));
+        bn.inference_affine(scale.data(), shift.data());
+        conv.forward_folded(x.view(), got.view(), scale.data(), shift.data(),
+                            unetpp::ConvActivation::relu);
+        int64_t zeros = 0;
+        for (int64_t i = 0; i < got.numel(); ++i) {
+            zeros += expect[i] == 0.0f;
+            REQUIRE(got[i] == Approx(expect[i]).margin(2e-5).epsilon(2e-5));
+        }
+        REQUIRE(zeros > 0);               // the ReLU clamped some outputs
+        REQUIRE(zeros < got.numel() / 2 + got.numel() / 4);
+        // the layer's own weights are untouched and its plain forward still agrees
+        Tensor<float> again(c.shape());
+        conv.forward(x.view(), again.view(), Mode::infer);
+        REQUIRE(std::equal(again.begin(), again.end(), c.begin()));
+    }
 }

@@ -16,8 +16,12 @@
 // Running statistics follow PyTorch: running = (1 - momentum) running + momentum batch, with the
 // unbiased variance (M / (M - 1)) stored. momentum is in PyTorch's sense (Keras's momentum 0.99
 // is 0.01 here). They are non-trainable Parameters, saved with the model.
-// Sums run per channel in a fixed order in double, so results do not depend on the thread count.
+// Sums run per channel in double, over 8 interleaved partial sums (which the compiler turns
+// into vector adds) combined in a fixed order, so results do not depend on the thread count.
+// The batch variance comes from one pass: sums of (x - x0) and (x - x0)^2 with x0 the channel's
+// first element, a shift that keeps the subtraction var = E[d^2] - E[d]^2 accurate in double.
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -29,6 +33,67 @@
 
 namespace unetpp {
 
+namespace detail {
+
+// Partial sums of a channel plane, 8 interleaved lanes each; combine() adds them in lane order.
+struct LaneSums {
+    static constexpr int kLanes = 8;
+    double a[kLanes] = {}, b[kLanes] = {};
+    static double combine(const double* v) {
+        double s = 0;
+        for (int l = 0; l < kLanes; ++l) s += v[l];
+        return s;
+    }
+};
+
+// s.a += x - shift, s.b += (x - shift)^2 over x[0, n).
+template <class T>
+void lane_sums_shifted(const T* x, int64_t n, double shift, LaneSums& s) {
+    constexpr int L = LaneSums::kLanes;
+    int64_t i = 0;
+    for (; i + L <= n; i += L) {
+        for (int l = 0; l < L; ++l) {
+            const double d = double(x[i + l]) - shift;
+            s.a[l] += d;
+            s.b[l] += d * d;
+        }
+    }
+    for (int l = 0; i < n; ++i, ++l) {
+        const double d = double(x[i]) - shift;
+        s.a[l] += d;
+        s.b[l] += d * d;
+    }
+}
+
+// The gradient reaching the batch norm's output: g, or with a fused ReLU (relu_y its output)
+// what the ReLU's backward would have added onto zero.
+template <class T>
+inline T bn_output_grad(const T* g, const T* relu_y, int64_t i) {
+    if (relu_y == nullptr) return g[i];
+    return relu_y[i] > T(0) ? T(0) + g[i] : T(0);
+}
+
+// s.a += g, s.b += g * h over [0, n), g as bn_output_grad gives it.
+template <class T>
+void lane_sums_product(const T* g, const T* relu_y, const T* h, int64_t n, LaneSums& s) {
+    constexpr int L = LaneSums::kLanes;
+    int64_t i = 0;
+    for (; i + L <= n; i += L) {
+        for (int l = 0; l < L; ++l) {
+            const double gv = double(bn_output_grad(g, relu_y, i + l));
+            s.a[l] += gv;
+            s.b[l] += gv * double(h[i + l]);
+        }
+    }
+    for (int l = 0; i < n; ++i, ++l) {
+        const double gv = double(bn_output_grad(g, relu_y, i));
+        s.a[l] += gv;
+        s.b[l] += gv * double(h[i]);
+    }
+}
+
+}  // namespace detail
+
 struct BatchNorm2dSpec {
     int64_t C = 0;
     double eps = 1e-5;
@@ -37,12 +102,14 @@ struct BatchNorm2dSpec {
                                      // (frozen BN for fine-tuning); running stats then stay put
 };
 
-// What backward needs: the normalised input, the per-channel 1/sqrt(var + eps), and whether the
-// statistics came from the batch.
+// What backward needs: the normalised input, the per-channel 1/sqrt(var + eps), whether the
+// statistics came from the batch, and with a fused ReLU a view of its output (kept alive by the
+// caller).
 template <class T>
 struct BatchNorm2dCache {
     Tensor<T> x_hat;
     std::vector<double> rstd;
+    ConstTensorView<T> relu_y;
     bool batch_stats = false;
     bool valid = false;
 };
@@ -81,9 +148,11 @@ public:
         return x;
     }
 
-    // ASSIGNS y. Mode::train with batch statistics also updates the running statistics and needs
-    // N H W >= 2; both train variants keep x_hat for backward. Mode::infer keeps nothing.
-    void forward(ConstTensorView<T> x, TensorView<T> y, Mode mode) {
+    // ASSIGNS y, or with fuse_relu y = max(y, 0): the bits of this layer followed by a ReLU
+    // layer, in one pass; backward then takes the gradient of the ReLU's output. Mode::train
+    // with batch statistics also updates the running statistics and needs N H W >= 2; both
+    // train variants keep x_hat for backward. Mode::infer keeps nothing.
+    void forward(ConstTensorView<T> x, TensorView<T> y, Mode mode, bool fuse_relu = false) {
         shape_check(where("output").c_str(), y.shape(), output_shape(x.shape()));
         contiguous_check(where("x").c_str(), x);
         contiguous_check(where("y").c_str(), y);
@@ -97,22 +166,22 @@ public:
         cache_.rstd.resize(static_cast<std::size_t>(C));
         cache_.batch_stats = batch_stats;
         cache_.valid = mode == Mode::train;
+        cache_.relu_y = mode == Mode::train && fuse_relu ? ConstTensorView<T>(y)
+                                                         : ConstTensorView<T>();
 
         parallel_for(0, C, [&](int64_t c) {
             // 1. statistics: the batch's (two passes) or the running ones
             double mu, var;
             if (batch_stats) {
-                double sum = 0, sq = 0;
+                const double shift = double(x.data()[c * HW]);
+                detail::LaneSums sums;
                 for (int64_t n = 0; n < N; ++n) {
-                    const T* xp = x.data() + (n * C + c) * HW;
-                    for (int64_t i = 0; i < HW; ++i) sum += xp[i];
+                    detail::lane_sums_shifted(x.data() + (n * C + c) * HW, HW, shift, sums);
                 }
-                mu = sum / double(M);
-                for (int64_t n = 0; n < N; ++n) {
-                    const T* xp = x.data() + (n * C + c) * HW;
-                    for (int64_t i = 0; i < HW; ++i) sq += (xp[i] - mu) * (xp[i] - mu);
-                }
-                var = sq / double(M);
+                const double d_mean = detail::LaneSums::combine(sums.a) / double(M);
+                mu = shift + d_mean;
+                var = std::max(0.0, detail::LaneSums::combine(sums.b) / double(M) -
+                                        d_mean * d_mean);
                 double m = spec_.momentum;
                 running_mean_.value[c] = T((1 - m) * running_mean_.value[c] + m * mu);
                 running_var_.value[c] =
@@ -133,7 +202,8 @@ public:
                 for (int64_t i = 0; i < HW; ++i) {
                     double xh = (xp[i] - mu) * rstd;
                     if (hp) hp[i] = T(xh);
-                    yp[i] = T(g * xh + b);
+                    const T v = T(g * xh + b);
+                    yp[i] = fuse_relu ? (v > T(0) ? v : T(0)) : v;
                 }
             }
         });
@@ -141,6 +211,7 @@ public:
 
     // Gradient contract: ADDS the input gradient into dx (through the batch statistics when the
     // forward used them); ASSIGNS weight.grad (dgamma) and bias.grad (dbeta), skipped when frozen.
+    // After a fuse_relu forward, dy is the gradient of the ReLU's output.
     void backward(ConstTensorView<T> dy, TensorView<T> dx) {
         if (!cache_.valid) throw Error(where("backward called without a Mode::train forward"));
         shape_check(where("dy").c_str(), dy.shape(), cache_.x_hat.shape());
@@ -151,29 +222,35 @@ public:
 
         parallel_for(0, C, [&](int64_t c) {
             // 1. per-channel sums: dbeta = sum g, dgamma = sum g x_hat
-            double dbeta = 0, dgamma = 0;
+            const T* relu_y = cache_.relu_y.data();
+            auto relu_at = [&](int64_t n) {
+                return relu_y != nullptr ? relu_y + (n * C + c) * HW : nullptr;
+            };
+            detail::LaneSums sums;
             for (int64_t n = 0; n < N; ++n) {
-                const T* gp = dy.data() + (n * C + c) * HW;
-                const T* hp = cache_.x_hat.data() + (n * C + c) * HW;
-                for (int64_t i = 0; i < HW; ++i) {
-                    dbeta += gp[i];
-                    dgamma += double(gp[i]) * hp[i];
-                }
+                detail::lane_sums_product(dy.data() + (n * C + c) * HW, relu_at(n),
+                                          cache_.x_hat.data() + (n * C + c) * HW, HW, sums);
             }
+            const double dbeta = detail::LaneSums::combine(sums.a);
+            const double dgamma = detail::LaneSums::combine(sums.b);
 
             // 2. input gradient
             const double scale = gamma_.value[c] * cache_.rstd[c];
             for (int64_t n = 0; n < N; ++n) {
                 const T* gp = dy.data() + (n * C + c) * HW;
                 const T* hp = cache_.x_hat.data() + (n * C + c) * HW;
+                const T* ry = relu_at(n);
                 T* dxp = dx.data() + (n * C + c) * HW;
                 if (cache_.batch_stats) {
                     const double k = scale / double(M);
                     for (int64_t i = 0; i < HW; ++i) {
-                        dxp[i] += T(k * (double(M) * gp[i] - dbeta - hp[i] * dgamma));
+                        const double gv = double(detail::bn_output_grad(gp, ry, i));
+                        dxp[i] += T(k * (double(M) * gv - dbeta - hp[i] * dgamma));
                     }
                 } else {
-                    for (int64_t i = 0; i < HW; ++i) dxp[i] += T(scale * gp[i]);
+                    for (int64_t i = 0; i < HW; ++i) {
+                        dxp[i] += T(scale * double(detail::bn_output_grad(gp, ry, i)));
+                    }
                 }
             }
 
@@ -183,6 +260,18 @@ public:
                 beta_.grad[c] = T(dbeta);
             }
         });
+    }
+
+    // The inference transform as y = scale[c] x + shift[c] (C values each): scale = gamma /
+    // sqrt(running_var + eps), shift = beta - running_mean scale, for folding into the
+    // convolution before this layer (Conv2d::forward_folded).
+    void inference_affine(T* scale, T* shift) const {
+        for (int64_t c = 0; c < spec_.C; ++c) {
+            const double a = double(gamma_.value[c]) /
+                             std::sqrt(double(running_var_.value[c]) + spec_.eps);
+            scale[c] = T(a);
+            shift[c] = T(double(beta_.value[c]) - double(running_mean_.value[c]) * a);
+        }
     }
 
     void set_frozen(bool frozen) {

@@ -70,12 +70,40 @@ public:
         return Shape{x[0], spec_.K, ho, wo};
     }
 
-    // ASSIGNS y = conv(x) + bias. y must have output_shape(x.shape()). Mode::train keeps a view of
-    // x for backward; Mode::infer keeps nothing.
-    void forward(ConstTensorView<T> x, TensorView<T> y, Mode mode) {
+    // ASSIGNS y = conv(x) + bias, or its ReLU with ConvActivation::relu (the same bits as a ReLU
+    // layer after it; backward then takes the gradient after the ReLU's backward). y must have
+    // output_shape(x.shape()). Mode::train keeps a view of x for backward; Mode::infer keeps
+    // nothing.
+    void forward(ConstTensorView<T> x, TensorView<T> y, Mode mode,
+                 ConvActivation activation = ConvActivation::none) {
         shape_check(where("output").c_str(), y.shape(), output_shape(x.shape()));
-        conv2d_forward(spec_, x, std::as_const(weight_.value).view(), bias_ptr(), y);
+        conv2d_forward(spec_, x, std::as_const(weight_.value).view(), bias_ptr(), y, activation);
         cache_.x = mode == Mode::train ? x : ConstTensorView<T>();
+    }
+
+    // Inference with a per-channel affine map folded in:
+    //   y[n,k] = activation(scale[k] * (conv(x)[n,k] + bias[k]) + shift[k])
+    // computed as one convolution with weights scale[k] w[k] and bias scale[k] bias[k] +
+    // shift[k] (a batch norm in inference mode is such a map). Equal to the unfolded sequence up
+    // to float rounding. Keeps nothing for backward; the folded weights live in this layer, so
+    // no allocation after the first call.
+    void forward_folded(ConstTensorView<T> x, TensorView<T> y, const T* scale, const T* shift,
+                        ConvActivation activation = ConvActivation::none) {
+        shape_check(where("output").c_str(), y.shape(), output_shape(x.shape()));
+        folded_weight_.resize(weight_.value.shape());
+        folded_bias_.resize(Shape{spec_.K});
+        const int64_t per_k = spec_.C * spec_.R * spec_.S;
+        for (int64_t k = 0; k < spec_.K; ++k) {
+            const T a = scale[k];
+            for (int64_t i = 0; i < per_k; ++i) {
+                folded_weight_[k * per_k + i] = a * weight_.value[k * per_k + i];
+            }
+            const T b = has_bias_ ? bias_.value[k] : T(0);
+            folded_bias_[k] = a * b + shift[k];
+        }
+        conv2d_forward(spec_, x, std::as_const(folded_weight_).view(), folded_bias_.data(), y,
+                       activation);
+        cache_.x = ConstTensorView<T>();
     }
 
     // Gradient contract: ADDS the input gradient into dx (skipped when dx is an empty view, e.g.
@@ -128,6 +156,7 @@ private:
     Parameter<T> weight_;
     Parameter<T> bias_;
     Conv2dCache<T> cache_;
+    Tensor<T> folded_weight_, folded_bias_;  // forward_folded's weights
 };
 
 }  // namespace unetpp
