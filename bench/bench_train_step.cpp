@@ -4,6 +4,11 @@
 //   BM_unet16_infer        forward only (Mode::infer); batch 16 of 3x128x128
 //   BM_unet16_infer_large  forward only on one 3x520x696 image (a large DSB 2018 image; padded
 //                          to 528x704 inside the model)
+//   ..._unfused            the same with UNet::set_fusion(false): every layer on its own, no
+//                          ReLU or (inference) batch norm fused into the convolutions
+// and the nucleus pipeline's model (1 input and 2 output channels, batch norm):
+//   BM_nuclei_train_step   batch 8 of 1x256x256, as nuclei_train trains it
+//   BM_nuclei_infer_large  (and _unfused) one 1x520x696 image, as nuclei_predict runs it
 // each at 1 and 2 threads (the benchmark argument). Counters: images/s, and GFLOP/s counting the
 // forward's convolution FLOPs (x3 for a training step: forward, backward data, backward weight).
 // bench/pytorch_train_step.py runs the same step in PyTorch for the ratio.
@@ -39,13 +44,26 @@ void report(benchmark::State& state, int64_t images, double flops_per_image) {
     state.counters["threads"] = double(unetpp::num_threads());
 }
 
-void BM_unet16_train_step(benchmark::State& state) {
+// The nucleus pipeline's model (examples/nuclei_train defaults): 1 input channel, 2 outputs,
+// batch norm after every convolution; trained on batches of 8 crops of 256.
+unetpp::UNetConfig nuclei_config() {
+    unetpp::UNetConfig c;
+    c.in_channels = 1;
+    c.out_channels = 2;
+    c.batch_norm = true;
+    return c;
+}
+
+// One training step (forward, BCE, backward, Adam) on batches of N x C x H x W.
+void train_step(benchmark::State& state, const unetpp::UNetConfig& config, int64_t N, int64_t H,
+                int64_t W, bool fusion) {
     unetpp::set_num_threads(int(state.range(0)));
-    constexpr int64_t N = 16, H = 128, W = 128;
-    unetpp::UNet<float> net(unetpp::UNetConfig::unet16());
+    const int64_t C = config.in_channels, K = config.out_channels;
+    unetpp::UNet<float> net(config);
+    net.set_fusion(fusion);
     unetpp::Adam<float> adam;
     auto params = net.parameters();
-    Tensor<float> x({N, 3, H, W}), target({N, 1, H, W}), dlogits({N, 1, H, W});
+    Tensor<float> x({N, C, H, W}), target({N, K, H, W}), dlogits({N, K, H, W});
     fill_batch(x, &target);
     auto step = [&]() {
         const Tensor<float>& logits = net.forward(x.view(), Mode::train);
@@ -64,11 +82,13 @@ void BM_unet16_train_step(benchmark::State& state) {
     unetpp::set_num_threads(0);
 }
 
-void BM_unet16_infer(benchmark::State& state) {
+// Inference forwards on N x C x H x W.
+void infer(benchmark::State& state, const unetpp::UNetConfig& config, int64_t N, int64_t H,
+           int64_t W, bool fusion) {
     unetpp::set_num_threads(int(state.range(0)));
-    constexpr int64_t N = 16, H = 128, W = 128;
-    unetpp::UNet<float> net(unetpp::UNetConfig::unet16());
-    Tensor<float> x({N, 3, H, W});
+    unetpp::UNet<float> net(config);
+    net.set_fusion(fusion);
+    Tensor<float> x({N, config.in_channels, H, W});
     fill_batch(x, nullptr);
     net.forward(x.view(), Mode::infer);  // warm-up: plans the buffers outside the timing
     for (auto _ : state) {
@@ -79,25 +99,36 @@ void BM_unet16_infer(benchmark::State& state) {
     unetpp::set_num_threads(0);
 }
 
-void BM_unet16_infer_large(benchmark::State& state) {
-    unetpp::set_num_threads(int(state.range(0)));
-    constexpr int64_t H = 520, W = 696;
-    unetpp::UNet<float> net(unetpp::UNetConfig::unet16());
-    Tensor<float> x({1, 3, H, W});
-    fill_batch(x, nullptr);
-    net.forward(x.view(), Mode::infer);  // warm-up: plans the buffers outside the timing
-    for (auto _ : state) {
-        const Tensor<float>& logits = net.forward(x.view(), Mode::infer);
-        benchmark::DoNotOptimize(logits.data());
-    }
-    report(state, 1, net.forward_flops(H, W));
-    unetpp::set_num_threads(0);
+const unetpp::UNetConfig kUnet16 = unetpp::UNetConfig::unet16();
+
+void BM_unet16_train_step(benchmark::State& s) { train_step(s, kUnet16, 16, 128, 128, true); }
+void BM_unet16_infer(benchmark::State& s) { infer(s, kUnet16, 16, 128, 128, true); }
+void BM_unet16_infer_large(benchmark::State& s) { infer(s, kUnet16, 1, 520, 696, true); }
+// The same with every layer on its own (UNet::set_fusion(false)), for the fusion's gain.
+void BM_unet16_train_step_unfused(benchmark::State& s) {
+    train_step(s, kUnet16, 16, 128, 128, false);
+}
+void BM_unet16_infer_large_unfused(benchmark::State& s) { infer(s, kUnet16, 1, 520, 696, false); }
+// The nucleus model, as nuclei_train and nuclei_predict run it.
+void BM_nuclei_train_step(benchmark::State& s) {
+    train_step(s, nuclei_config(), 8, 256, 256, true);
+}
+void BM_nuclei_infer_large(benchmark::State& s) { infer(s, nuclei_config(), 1, 520, 696, true); }
+void BM_nuclei_infer_large_unfused(benchmark::State& s) {
+    infer(s, nuclei_config(), 1, 520, 696, false);
 }
 
 }  // namespace
 
-BENCHMARK(BM_unet16_train_step)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_unet16_infer)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_unet16_infer_large)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+#define UNETPP_STEP_BENCH(fn) \
+    BENCHMARK(fn)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
+UNETPP_STEP_BENCH(BM_unet16_train_step);
+UNETPP_STEP_BENCH(BM_unet16_infer);
+UNETPP_STEP_BENCH(BM_unet16_infer_large);
+UNETPP_STEP_BENCH(BM_unet16_train_step_unfused);
+UNETPP_STEP_BENCH(BM_unet16_infer_large_unfused);
+UNETPP_STEP_BENCH(BM_nuclei_train_step);
+UNETPP_STEP_BENCH(BM_nuclei_infer_large);
+UNETPP_STEP_BENCH(BM_nuclei_infer_large_unfused);
 
 BENCHMARK_MAIN();

@@ -255,6 +255,88 @@ TEST_CASE("training from a fixed seed gives bit-identical weights on 1 and 2 thr
     }
 }
 
+TEST_CASE("fused ReLUs train to the same bits as the layer-by-layer network",
+          "[unet][fusion]") {
+    OneThread one_thread;
+    UNetConfig config;
+    config.depth = 2;
+    config.base_width = 4;
+    config.dropout = 0.2;  // the fused ReLU's output then feeds a dropout
+    // without batch norm the ReLUs go into the convolutions, with it into the batch norms
+    config.batch_norm = GENERATE(false, true);
+    INFO("batch_norm " << config.batch_norm);
+    auto train = [&](bool fusion) {
+        UNet<float> net(config);
+        net.set_fusion(fusion);
+        unetpp::Adam<float> adam;
+        auto params = net.parameters();
+        unetpp::Rng rng(8);
+        Tensor<float> x = random_tensor<float>(Shape{2, 3, 37, 19}, rng);  // direct and GEMM
+        Tensor<float> target({2, 1, 37, 19}), dlogits({2, 1, 37, 19});
+        for (int64_t i = 0; i < target.numel(); ++i) target[i] = float(rng.below(2));
+        for (int step = 0; step < 3; ++step) {
+            const auto& logits = net.forward(x.view(), Mode::train);
+            unetpp::combined_loss<float>(unetpp::CombinedLossSpec{}, logits.view(),
+                                         target.view(), unetpp::ConstTensorView<float>(),
+                                         dlogits.view());
+            net.backward(dlogits.view());
+            adam.step(params);
+        }
+        std::vector<Tensor<float>> out;
+        for (auto* p : params) out.push_back(p->value);
+        out.push_back(net.forward(x.view(), Mode::infer));
+        return out;
+    };
+    auto fused = train(true), plain = train(false);
+    REQUIRE(fused.size() == plain.size());
+    for (std::size_t i = 0; i + 1 < fused.size(); ++i) {
+        INFO("parameter tensor " << i);
+        REQUIRE(unetpp::tensor_max_abs_diff(fused[i], plain[i]) == 0.0f);
+    }
+    // inference: the same bits without batch norm; with it, folded into the weights, the same
+    // up to rounding (the next test checks that closely)
+    const float logit_diff = unetpp::tensor_max_abs_diff(fused.back(), plain.back());
+    if (config.batch_norm) REQUIRE(logit_diff <= 1e-4f);
+    else REQUIRE(logit_diff == 0.0f);
+}
+
+TEST_CASE("inference with batch norm folded into the convolutions matches the layers in turn",
+          "[unet][fusion]") {
+    OneThread one_thread;
+    UNetConfig config;
+    config.in_channels = 2;
+    config.out_channels = 2;
+    config.depth = 2;
+    config.base_width = 8;
+    config.batch_norm = true;
+    UNet<float> net(config);
+    // statistics and affine parameters far from their initial 0 / 1
+    unetpp::Rng rng(9);
+    for (auto* p : net.parameters()) {
+        const std::string& n = p->name;
+        auto ends = [&](const char* tail) {
+            const std::string t(tail);
+            return n.size() >= t.size() && n.compare(n.size() - t.size(), t.size(), t) == 0;
+        };
+        const bool bn = n.find(".bn") != std::string::npos;
+        for (float& v : p->value) {
+            if (ends(".running_var")) v = float(rng.uniform(0.3, 3.0));
+            else if (ends(".running_mean")) v = float(rng.uniform(-0.5, 0.5));
+            else if (bn && ends(".weight")) v = float(rng.uniform(0.5, 1.5));
+            else if (bn && ends(".bias")) v = float(rng.uniform(-0.3, 0.3));
+        }
+    }
+    Tensor<float> x = random_tensor<float>(Shape{1, 2, 45, 52}, rng);
+    const Tensor<float> fused = net.forward(x.view(), Mode::infer);
+    net.set_fusion(false);
+    const Tensor<float> plain = net.forward(x.view(), Mode::infer);
+    double scale = 0;
+    for (float v : plain) scale = std::max(scale, double(std::abs(v)));
+    REQUIRE(scale > 0.1);
+    REQUIRE(unetpp::tensor_max_abs_diff(fused, plain) <= 1e-4 * scale);
+    REQUIRE(unetpp::tensor_max_abs_diff(fused, plain) > 0.0f);  // the folded path really ran
+}
+
 TEST_CASE("any input size works and the logits keep it", "[unet][shape]") {
     UNetConfig config;
     config.depth = 3;

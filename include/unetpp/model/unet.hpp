@@ -106,6 +106,7 @@ public:
         if (kind_ == ActivationKind::relu) relu_.backward(dy, dx);
         else elu_.backward(dy, dx);
     }
+    bool is_relu() const { return kind_ == ActivationKind::relu; }
 
 private:
     ActivationKind kind_ = ActivationKind::relu;
@@ -115,6 +116,12 @@ private:
 
 // One level: conv3x3 (+BN) + act [+dropout] conv3x3 (+BN) + act, C -> K channels.
 // Owns its intermediate tensors and two ping-pong gradient buffers of its output size.
+// With ReLU, the convolutions fuse what follows them into their stores: the ReLU (training
+// without batch norm, and inference), and in inference the batch norm too, folded into the
+// weights (Conv2d::forward_folded). Training with batch norm fuses the ReLU into the batch
+// norm's normalising pass instead. A fused training forward gives the same bits as the
+// layer-by-layer one; backward then reads the ReLU's derivative off the stored output.
+// set_fusion(false) runs layer by layer (for tests and for timing what fusion saves).
 template <class T>
 class ConvBlock {
 public:
@@ -131,6 +138,8 @@ public:
         act1_ = Activation<T>(name + ".act1", config.activation);
         act2_ = Activation<T>(name + ".act2", config.activation);
         if (dropout_) drop_ = Dropout<T>(name + ".drop", DropoutSpec{config.dropout, dropout_seed});
+        scale_.resize(size_t(K));
+        shift_.resize(size_t(K));
     }
 
     void init(Rng& rng) {
@@ -149,25 +158,15 @@ public:
 
     // Runs the block on x (planned shape); the result is output().
     void forward(ConstTensorView<T> x, Mode mode) {
-        conv1_.forward(x, c1_.view(), mode);
-        ConstTensorView<T> cur = std::as_const(c1_).view();
-        if (batch_norm_) {
-            bn1_.forward(cur, b1_.view(), mode);
-            cur = std::as_const(b1_).view();
-        }
-        act1_.forward(cur, a1_.view(), mode);
-        cur = std::as_const(a1_).view();
+        fused_ = fusion_ && act1_.is_relu() && !batch_norm_ && mode == Mode::train;
+        bn_relu_fused_ = fusion_ && act1_.is_relu() && batch_norm_ && mode == Mode::train;
+        conv_stage(conv1_, bn1_, act1_, x, c1_, b1_, a1_, mode);
+        ConstTensorView<T> cur = std::as_const(a1_).view();
         if (dropout_ && mode == Mode::train) {
             drop_.forward(cur, d1_.view(), mode);
             cur = std::as_const(d1_).view();
         }
-        conv2_.forward(cur, c2_.view(), mode);
-        cur = std::as_const(c2_).view();
-        if (batch_norm_) {
-            bn2_.forward(cur, b2_.view(), mode);
-            cur = std::as_const(b2_).view();
-        }
-        act2_.forward(cur, out_.view(), mode);
+        conv_stage(conv2_, bn2_, act2_, cur, c2_, b2_, out_, mode);
     }
 
     // Gradient contract: ADDS the input gradient into dx (skipped for an empty dx); ASSIGNS the
@@ -180,13 +179,22 @@ public:
             zero_parallel(t);
             return t.view();
         };
-        TensorView<T> g = next();
-        act2_.backward(dy, g);
-        if (batch_norm_) {
-            TensorView<T> h = next();
-            bn2_.backward(g, h);
-            g = h;
-        }
+        ConstTensorView<T> g = dy;
+        // activation (+ BN) of a stage, from the gradient of its output y; a ReLU fused into
+        // the batch norm is handled inside the batch norm's backward
+        auto stage_backward = [&](Activation<T>& act, const Tensor<T>& y, BatchNorm2d<T>& bn) {
+            if (!bn_relu_fused_) {
+                TensorView<T> h = next();
+                act_backward(act, y, g, h);
+                g = h;
+            }
+            if (batch_norm_) {
+                TensorView<T> h = next();
+                bn.backward(g, h);
+                g = h;
+            }
+        };
+        stage_backward(act2_, out_, bn2_);
         TensorView<T> h = next();
         conv2_.backward(g, h);
         g = h;
@@ -195,18 +203,12 @@ public:
             drop_.backward(g, h);
             g = h;
         }
-        h = next();
-        act1_.backward(g, h);
-        g = h;
-        if (batch_norm_) {
-            h = next();
-            bn1_.backward(g, h);
-            g = h;
-        }
+        stage_backward(act1_, a1_, bn1_);
         conv1_.backward(g, dx);
     }
 
     const Tensor<T>& output() const { return out_; }
+    void set_fusion(bool on) { fusion_ = on; }
 
     // In forward order: conv1, bn1, conv2, bn2.
     ParameterList<T> parameters() {
@@ -229,7 +231,47 @@ public:
     }
 
 private:
+    // conv (+ BN) + activation from x into act_out, fused where the header comment says;
+    // conv_out and bn_out hold the intermediate results of the unfused sequence.
+    void conv_stage(Conv2d<T>& conv, BatchNorm2d<T>& bn, Activation<T>& act,
+                    ConstTensorView<T> x, Tensor<T>& conv_out, Tensor<T>& bn_out,
+                    Tensor<T>& act_out, Mode mode) {
+        const bool fuse = fusion_ && act.is_relu();
+        if (fuse && !batch_norm_ && (mode == Mode::infer || fused_)) {
+            conv.forward(x, act_out.view(), mode, ConvActivation::relu);
+            return;
+        }
+        if (fuse && batch_norm_ && mode == Mode::infer) {
+            bn.inference_affine(scale_.data(), shift_.data());
+            conv.forward_folded(x, act_out.view(), scale_.data(), shift_.data(),
+                                ConvActivation::relu);
+            return;
+        }
+        conv.forward(x, conv_out.view(), mode);
+        ConstTensorView<T> cur = std::as_const(conv_out).view();
+        if (bn_relu_fused_) {  // training: the ReLU goes into the batch norm's pass
+            bn.forward(cur, act_out.view(), mode, true);
+            return;
+        }
+        if (batch_norm_) {
+            bn.forward(cur, bn_out.view(), mode);
+            cur = std::as_const(bn_out).view();
+        }
+        act.forward(cur, act_out.view(), mode);
+    }
+
+    // The activation's backward; a fused ReLU's derivative comes from its stored output y.
+    void act_backward(Activation<T>& act, const Tensor<T>& y, ConstTensorView<T> dy,
+                      TensorView<T> dx) {
+        if (fused_) relu_backward(y.view(), dy, dx);
+        else act.backward(dy, dx);
+    }
+
     bool batch_norm_ = false, dropout_ = false;
+    bool fusion_ = true;  // fuse where possible (set_fusion)
+    bool fused_ = false;  // the last forward was a training forward with ReLUs in the convs
+    bool bn_relu_fused_ = false;  // ... with ReLUs in the batch norms
+    std::vector<T> scale_, shift_;  // a batch norm's inference transform, for folding
     Conv2d<T> conv1_, conv2_;
     BatchNorm2d<T> bn1_, bn2_;
     Activation<T> act1_, act2_;
@@ -470,6 +512,16 @@ public:
 
     const UNetConfig& config() const { return config_; }
     const Tensor<T>& logits() const { return logits_; }
+
+    // On (the default), each convolution block fuses its ReLU into the convolution's stores, and
+    // in inference also its batch norm into the weights (detail::ConvBlock). Off, every layer
+    // runs on its own: the training results are the same bits either way, inference results the
+    // same up to float rounding. Takes effect at the next forward.
+    void set_fusion(bool on) {
+        for (auto& e : enc_) e.set_fusion(on);
+        bottleneck_.set_fusion(on);
+        for (auto& d : dec_) d.set_fusion(on);
+    }
 
 private:
     // Per-level buffers owned by the model (the blocks own their own intermediates).
