@@ -65,31 +65,69 @@ void lane_sums_shifted(const T* x, int64_t n, double shift, LaneSums& s) {
     }
 }
 
-// The gradient reaching the batch norm's output: g, or with a fused ReLU (relu_y its output)
-// what the ReLU's backward would have added onto zero.
+// The gradient reaching the batch norm's output: g, or with a fused ReLU (y its output) what
+// the ReLU's backward would have added onto zero. Written as a product with the 0/1 mask so
+// that the compiler vectorises it (GCC keeps a select of g as a branch, and the sign of y is
+// unpredictable). It differs from the select only for a non-finite g (training stops on
+// those) and in the sign of a zero, which the sums and the addition into dx absorb.
 template <class T>
-inline T bn_output_grad(const T* g, const T* relu_y, int64_t i) {
-    if (relu_y == nullptr) return g[i];
-    return relu_y[i] > T(0) ? T(0) + g[i] : T(0);
+inline T bn_output_grad(T g, T y) {
+    return g * T(y > T(0));
 }
 
-// s.a += g, s.b += g * h over [0, n), g as bn_output_grad gives it.
-template <class T>
-void lane_sums_product(const T* g, const T* relu_y, const T* h, int64_t n, LaneSums& s) {
+// s.a += g, s.b += g * h over [0, n); with relu_y, g as bn_output_grad gives it. Branch-free
+// lanes in locals, so the compiler keeps them in vector registers.
+template <bool kRelu, class T>
+void lane_sums_product_impl(const T* g, const T* relu_y, const T* h, int64_t n, LaneSums& s) {
     constexpr int L = LaneSums::kLanes;
+    double a[L], b[L];
+    for (int l = 0; l < L; ++l) {
+        a[l] = s.a[l];
+        b[l] = s.b[l];
+    }
     int64_t i = 0;
     for (; i + L <= n; i += L) {
         for (int l = 0; l < L; ++l) {
-            const double gv = double(bn_output_grad(g, relu_y, i + l));
-            s.a[l] += gv;
-            s.b[l] += gv * double(h[i + l]);
+            const double gv = double(kRelu ? bn_output_grad(g[i + l], relu_y[i + l]) : g[i + l]);
+            a[l] += gv;
+            b[l] += gv * double(h[i + l]);
         }
     }
     for (int l = 0; i < n; ++i, ++l) {
-        const double gv = double(bn_output_grad(g, relu_y, i));
-        s.a[l] += gv;
-        s.b[l] += gv * double(h[i]);
+        const double gv = double(kRelu ? bn_output_grad(g[i], relu_y[i]) : g[i]);
+        a[l] += gv;
+        b[l] += gv * double(h[i]);
     }
+    for (int l = 0; l < L; ++l) {
+        s.a[l] = a[l];
+        s.b[l] = b[l];
+    }
+}
+
+template <class T>
+void lane_sums_product(const T* g, const T* relu_y, const T* h, int64_t n, LaneSums& s) {
+    if (relu_y != nullptr) lane_sums_product_impl<true>(g, relu_y, h, n, s);
+    else lane_sums_product_impl<false>(g, relu_y, h, n, s);
+}
+
+// dx[i] += T(k * (M g[i] - dbeta - h[i] dgamma)) (batch statistics) or T(k * g[i]) (fixed
+// ones), g as in lane_sums_product.
+template <bool kRelu, bool kBatch, class T>
+void bn_backward_dx(const T* g, const T* relu_y, const T* h, int64_t n, double k, double M,
+                    double dbeta, double dgamma, T* dx) {
+    for (int64_t i = 0; i < n; ++i) {
+        const double gv = double(kRelu ? bn_output_grad(g[i], relu_y[i]) : g[i]);
+        dx[i] += kBatch ? T(k * (M * gv - dbeta - h[i] * dgamma)) : T(k * gv);
+    }
+}
+
+template <class T>
+void bn_backward_dx(bool batch, const T* g, const T* relu_y, const T* h, int64_t n, double k,
+                    double M, double dbeta, double dgamma, T* dx) {
+    if (relu_y && batch) bn_backward_dx<true, true>(g, relu_y, h, n, k, M, dbeta, dgamma, dx);
+    if (relu_y && !batch) bn_backward_dx<true, false>(g, relu_y, h, n, k, M, dbeta, dgamma, dx);
+    if (!relu_y && batch) bn_backward_dx<false, true>(g, relu_y, h, n, k, M, dbeta, dgamma, dx);
+    if (!relu_y && !batch) bn_backward_dx<false, false>(g, relu_y, h, n, k, M, dbeta, dgamma, dx);
 }
 
 }  // namespace detail
@@ -241,17 +279,9 @@ public:
                 const T* hp = cache_.x_hat.data() + (n * C + c) * HW;
                 const T* ry = relu_at(n);
                 T* dxp = dx.data() + (n * C + c) * HW;
-                if (cache_.batch_stats) {
-                    const double k = scale / double(M);
-                    for (int64_t i = 0; i < HW; ++i) {
-                        const double gv = double(detail::bn_output_grad(gp, ry, i));
-                        dxp[i] += T(k * (double(M) * gv - dbeta - hp[i] * dgamma));
-                    }
-                } else {
-                    for (int64_t i = 0; i < HW; ++i) {
-                        dxp[i] += T(scale * double(detail::bn_output_grad(gp, ry, i)));
-                    }
-                }
+                const bool batch = cache_.batch_stats;
+                detail::bn_backward_dx(batch, gp, ry, hp, HW, batch ? scale / double(M) : scale,
+                                       double(M), dbeta, dgamma, dxp);
             }
 
             // 3. weight (gamma) and bias (beta) gradients
