@@ -16,28 +16,35 @@
 // Running statistics follow PyTorch: running = (1 - momentum) running + momentum batch, with the
 // unbiased variance (M / (M - 1)) stored. momentum is in PyTorch's sense (Keras's momentum 0.99
 // is 0.01 here). They are non-trainable Parameters, saved with the model.
-// Sums run per channel in double, over 8 interleaved partial sums (which the compiler turns
-// into vector adds) combined in a fixed order, so results do not depend on the thread count.
+// Sums run per channel in double, over 16 interleaved partial sums (vector adds; on AVX-512 the
+// backward's loops are written out in simd/batchnorm_avx512.hpp) combined in a fixed order, so
+// results do not depend on the thread count.
 // The batch variance comes from one pass: sums of (x - x0) and (x - x0)^2 with x0 the channel's
 // first element, a shift that keeps the subtraction var = E[d^2] - E[d]^2 accurate in double.
 
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "unetpp/error.hpp"
 #include "unetpp/parallel.hpp"
 #include "unetpp/parameter.hpp"
+#include "unetpp/simd/simd.hpp"
 #include "unetpp/tensor.hpp"
+
+#if defined(UNETPP_SIMD_AVX512)
+#include "unetpp/simd/batchnorm_avx512.hpp"
+#endif
 
 namespace unetpp {
 
 namespace detail {
 
-// Partial sums of a channel plane, 8 interleaved lanes each; combine() adds them in lane order.
+// Partial sums of a channel plane, 16 interleaved lanes each; combine() adds them in lane order.
 struct LaneSums {
-    static constexpr int kLanes = 8;
+    static constexpr int kLanes = 16;
     double a[kLanes] = {}, b[kLanes] = {};
     static double combine(const double* v) {
         double s = 0;
@@ -86,6 +93,11 @@ void lane_sums_product_impl(const T* g, const T* relu_y, const T* h, int64_t n, 
         b[l] = s.b[l];
     }
     int64_t i = 0;
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        i = avx512::bn_lane_sums(g, kRelu ? relu_y : nullptr, h, n, a, b);
+    }
+#endif
     for (; i + L <= n; i += L) {
         for (int l = 0; l < L; ++l) {
             const double gv = double(kRelu ? bn_output_grad(g[i + l], relu_y[i + l]) : g[i + l]);
@@ -115,7 +127,13 @@ void lane_sums_product(const T* g, const T* relu_y, const T* h, int64_t n, LaneS
 template <bool kRelu, bool kBatch, class T>
 void bn_backward_dx(const T* g, const T* relu_y, const T* h, int64_t n, double k, double M,
                     double dbeta, double dgamma, T* dx) {
-    for (int64_t i = 0; i < n; ++i) {
+    int64_t i = 0;
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        i = avx512::bn_dx(kBatch, g, kRelu ? relu_y : nullptr, h, n, k, M, dbeta, dgamma, dx);
+    }
+#endif
+    for (; i < n; ++i) {
         const double gv = double(kRelu ? bn_output_grad(g[i], relu_y[i]) : g[i]);
         dx[i] += kBatch ? T(k * (M * gv - dbeta - h[i] * dgamma)) : T(k * gv);
     }
