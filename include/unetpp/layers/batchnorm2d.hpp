@@ -73,17 +73,18 @@ void lane_sums_shifted(const T* x, int64_t n, double shift, LaneSums& s) {
 }
 
 // The gradient reaching the batch norm's output: g, or with a fused ReLU (y its output) what
-// the ReLU's backward would have added onto zero. Written as a product with the 0/1 mask so
-// that the compiler vectorises it (GCC keeps a select of g as a branch, and the sign of y is
-// unpredictable). It differs from the select only for a non-finite g (training stops on
-// those) and in the sign of a zero, which the sums and the addition into dx absorb.
+// the ReLU's backward would have added onto zero. A product with the 0/1 mask rather than a
+// select, which GCC keeps as a branch (the sign of y is unpredictable); float on AVX-512 masks
+// in simd/batchnorm_avx512.hpp instead. It differs from the select only for a non-finite g
+// (training stops on those) and in the sign of a zero, which the sums and the addition into
+// dx absorb.
 template <class T>
 inline T bn_output_grad(T g, T y) {
     return g * T(y > T(0));
 }
 
-// s.a += g, s.b += g * h over [0, n); with relu_y, g as bn_output_grad gives it. Branch-free
-// lanes in locals, so the compiler keeps them in vector registers.
+// s.a += g, s.b += g * h over [0, n); with relu_y, g as bn_output_grad gives it. The lanes are
+// locals, so the compiler can keep them in registers.
 template <bool kRelu, class T>
 void lane_sums_product_impl(const T* g, const T* relu_y, const T* h, int64_t n, LaneSums& s) {
     constexpr int L = LaneSums::kLanes;
@@ -226,7 +227,7 @@ public:
                                                          : ConstTensorView<T>();
 
         parallel_for(0, C, [&](int64_t c) {
-            // 1. statistics: the batch's (two passes) or the running ones
+            // 1. statistics: the batch's (one shifted pass) or the running ones
             double mu, var;
             if (batch_stats) {
                 const double shift = double(x.data()[c * HW]);
