@@ -99,6 +99,27 @@ void make_disks(unetpp::Rng& rng, int64_t N, int64_t S, Tensor<float>& images,
     }
 }
 
+// Three Adam steps of `net` on a fixed batch x (N 3 H W) with random binary targets drawn from
+// `rng`; returns a copy of every parameter afterwards.
+std::vector<Tensor<float>> train_three_steps(UNet<float>& net, const Tensor<float>& x,
+                                             unetpp::Rng& rng) {
+    unetpp::Adam<float> adam;
+    auto params = net.parameters();
+    const Shape y_shape{x.dim(0), 1, x.dim(2), x.dim(3)};
+    Tensor<float> target(y_shape), dlogits(y_shape);
+    for (int64_t i = 0; i < target.numel(); ++i) target[i] = float(rng.below(2));
+    for (int step = 0; step < 3; ++step) {
+        const auto& logits = net.forward(x.view(), Mode::train);
+        unetpp::combined_loss<float>(unetpp::CombinedLossSpec{}, logits.view(), target.view(),
+                                     unetpp::ConstTensorView<float>(), dlogits.view());
+        net.backward(dlogits.view());
+        adam.step(params);
+    }
+    std::vector<Tensor<float>> weights;
+    for (auto* p : params) weights.push_back(p->value);
+    return weights;
+}
+
 }  // namespace
 
 TEST_CASE("UNet16 has the Keras tutorial's 1,941,105 parameters with readable names",
@@ -229,22 +250,9 @@ TEST_CASE("training from a fixed seed gives bit-identical weights on 1 and 2 thr
     auto train = [&](int threads) {
         unetpp::set_num_threads(threads);
         UNet<float> net(config);
-        unetpp::Adam<float> adam;
-        auto params = net.parameters();
         unetpp::Rng rng(5);
         Tensor<float> x = random_tensor<float>(Shape{3, 3, 21, 19}, rng);
-        Tensor<float> target({3, 1, 21, 19}), dlogits({3, 1, 21, 19});
-        for (int64_t i = 0; i < target.numel(); ++i) target[i] = float(rng.below(2));
-        for (int step = 0; step < 3; ++step) {
-            const auto& logits = net.forward(x.view(), Mode::train);
-            unetpp::combined_loss<float>(unetpp::CombinedLossSpec{}, logits.view(),
-                                         target.view(), unetpp::ConstTensorView<float>(),
-                                         dlogits.view());
-            net.backward(dlogits.view());
-            adam.step(params);
-        }
-        std::vector<Tensor<float>> weights;
-        for (auto* p : params) weights.push_back(p->value);
+        auto weights = train_three_steps(net, x, rng);
         unetpp::set_num_threads(0);
         return weights;
     };
@@ -268,22 +276,9 @@ TEST_CASE("fused ReLUs train to the same bits as the layer-by-layer network",
     auto train = [&](bool fusion) {
         UNet<float> net(config);
         net.set_fusion(fusion);
-        unetpp::Adam<float> adam;
-        auto params = net.parameters();
         unetpp::Rng rng(8);
         Tensor<float> x = random_tensor<float>(Shape{2, 3, 37, 19}, rng);  // direct and GEMM
-        Tensor<float> target({2, 1, 37, 19}), dlogits({2, 1, 37, 19});
-        for (int64_t i = 0; i < target.numel(); ++i) target[i] = float(rng.below(2));
-        for (int step = 0; step < 3; ++step) {
-            const auto& logits = net.forward(x.view(), Mode::train);
-            unetpp::combined_loss<float>(unetpp::CombinedLossSpec{}, logits.view(),
-                                         target.view(), unetpp::ConstTensorView<float>(),
-                                         dlogits.view());
-            net.backward(dlogits.view());
-            adam.step(params);
-        }
-        std::vector<Tensor<float>> out;
-        for (auto* p : params) out.push_back(p->value);
+        auto out = train_three_steps(net, x, rng);
         out.push_back(net.forward(x.view(), Mode::infer));
         return out;
     };
