@@ -122,10 +122,9 @@ void conv2d_forward_batch_gemm(const Conv2dSpec& s, const ConvGeometry& g, int64
             }
         };
         gemm_prepacked(mm, w_packed, pack, y_band);
-        if (relu) {  // while the band is still in cache
+        if (relu) {  // while the band is still in cache; relu_forward's own primitive
             for (int64_t k = 0; k < s.K; ++k) {
-                T* row = y_band + k * pixels;
-                for (int64_t p = 0; p < len; ++p) row[p] = row[p] > T(0) ? row[p] : T(0);
+                simd::max_scalar(len, y_band + k * pixels, T(0), y_band + k * pixels);
             }
         }
     });
