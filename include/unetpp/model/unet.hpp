@@ -158,8 +158,7 @@ public:
 
     // Runs the block on x (planned shape); the result is output().
     void forward(ConstTensorView<T> x, Mode mode) {
-        fused_ = fusion_ && act1_.is_relu() && !batch_norm_ && mode == Mode::train;
-        bn_relu_fused_ = fusion_ && act1_.is_relu() && batch_norm_ && mode == Mode::train;
+        fused_ = stage_fusion(mode);
         conv_stage(conv1_, bn1_, act1_, x, c1_, b1_, a1_, mode);
         ConstTensorView<T> cur = std::as_const(a1_).view();
         if (dropout_ && mode == Mode::train) {
@@ -183,7 +182,7 @@ public:
         // activation (+ BN) of a stage, from the gradient of its output y; a ReLU fused into
         // the batch norm is handled inside the batch norm's backward
         auto stage_backward = [&](Activation<T>& act, const Tensor<T>& y, BatchNorm2d<T>& bn) {
-            if (!bn_relu_fused_) {
+            if (fused_ != StageFusion::relu_in_bn) {
                 TensorView<T> h = next();
                 act_backward(act, y, g, h);
                 g = h;
@@ -231,17 +230,24 @@ public:
     }
 
 private:
-    // conv (+ BN) + activation from x into act_out, fused where the header comment says;
-    // conv_out and bn_out hold the intermediate results of the unfused sequence.
+    // What a forward fuses into each conv (+ BN) + activation stage (the header comment).
+    enum class StageFusion { none, relu_in_conv, bn_and_relu_in_conv, relu_in_bn };
+    StageFusion stage_fusion(Mode mode) const {
+        if (!fusion_ || !act1_.is_relu()) return StageFusion::none;
+        if (!batch_norm_) return StageFusion::relu_in_conv;
+        return mode == Mode::infer ? StageFusion::bn_and_relu_in_conv : StageFusion::relu_in_bn;
+    }
+
+    // conv (+ BN) + activation from x into act_out, fused as fused_ says; conv_out and bn_out
+    // hold the intermediate results of the unfused sequence.
     void conv_stage(Conv2d<T>& conv, BatchNorm2d<T>& bn, Activation<T>& act,
                     ConstTensorView<T> x, Tensor<T>& conv_out, Tensor<T>& bn_out,
                     Tensor<T>& act_out, Mode mode) {
-        const bool fuse = fusion_ && act.is_relu();
-        if (fuse && !batch_norm_ && (mode == Mode::infer || fused_)) {
+        if (fused_ == StageFusion::relu_in_conv) {
             conv.forward(x, act_out.view(), mode, ConvActivation::relu);
             return;
         }
-        if (fuse && batch_norm_ && mode == Mode::infer) {
+        if (fused_ == StageFusion::bn_and_relu_in_conv) {
             bn.inference_affine(scale_.data(), shift_.data());
             conv.forward_folded(x, act_out.view(), scale_.data(), shift_.data(),
                                 ConvActivation::relu);
@@ -249,7 +255,7 @@ private:
         }
         conv.forward(x, conv_out.view(), mode);
         ConstTensorView<T> cur = std::as_const(conv_out).view();
-        if (bn_relu_fused_) {  // training: the ReLU goes into the batch norm's pass
+        if (fused_ == StageFusion::relu_in_bn) {  // the ReLU goes into the batch norm's pass
             bn.forward(cur, act_out.view(), mode, true);
             return;
         }
@@ -263,14 +269,13 @@ private:
     // The activation's backward; a fused ReLU's derivative comes from its stored output y.
     void act_backward(Activation<T>& act, const Tensor<T>& y, ConstTensorView<T> dy,
                       TensorView<T> dx) {
-        if (fused_) relu_backward(y.view(), dy, dx);
+        if (fused_ == StageFusion::relu_in_conv) relu_backward(y.view(), dy, dx);
         else act.backward(dy, dx);
     }
 
     bool batch_norm_ = false, dropout_ = false;
-    bool fusion_ = true;  // fuse where possible (set_fusion)
-    bool fused_ = false;  // the last forward was a training forward with ReLUs in the convs
-    bool bn_relu_fused_ = false;  // ... with ReLUs in the batch norms
+    bool fusion_ = true;                     // fuse where possible (set_fusion)
+    StageFusion fused_ = StageFusion::none;  // what the last forward fused
     std::vector<T> scale_, shift_;  // a batch norm's inference transform, for folding
     Conv2d<T> conv1_, conv2_;
     BatchNorm2d<T> bn1_, bn2_;
