@@ -29,6 +29,28 @@ TEST_CASE("batchnorm2d training backward through batch statistics matches finite
     unetpp_test::check_layer("batchnorm2d train N=1", bn, Shape{1, 3, 3, 1});
 }
 
+TEST_CASE("batchnorm2d backward with GradWrite::assign gives the values it adds to zero",
+          "[batchnorm2d]") {
+    unetpp::Rng rng(3);
+    const Shape shape{2, 3, 9, 7};  // 63 pixels a plane: vector blocks and a tail
+    for (int stats = 0; stats < 2; ++stats) {
+        for (int relu = 0; relu < 2; ++relu) {
+            INFO("running stats " << stats << ", fused relu " << relu);
+            BatchNorm2dSpec spec{3};
+            spec.use_running_stats = stats == 1;
+            unetpp::BatchNorm2d<float> bn("bn", spec);
+            Tensor<float> x = unetpp_test::random_tensor<float>(shape, rng), y(shape);
+            Tensor<float> dy = unetpp_test::random_tensor<float>(shape, rng);
+            Tensor<float> added(shape), assigned(shape);
+            assigned.fill(std::nanf(""));
+            bn.forward(x.view(), y.view(), Mode::train, relu == 1);
+            bn.backward(dy.view(), added.view());
+            bn.backward(dy.view(), assigned.view(), unetpp::GradWrite::assign);
+            for (int64_t i = 0; i < added.numel(); ++i) REQUIRE(assigned[i] == added[i]);
+        }
+    }
+}
+
 TEST_CASE("batchnorm2d with running statistics (inference formula) matches finite differences",
           "[batchnorm2d][grad]") {
     BatchNorm2dSpec spec{4};

@@ -110,22 +110,45 @@ TEST_CASE("float activations match double references on awkward lengths", "[acti
             backward(y, dy, dx);
             backward_ref(unetpp::tensor_cast<double>(y), dyd, dxd);
             compare(what, dx, dxd);
+            // the backward wrote something (a copy of dx taken by mistake would leave 0.5)
+            bool changed = false;
+            for (int64_t i = 0; i < n; ++i) changed = changed || dxd[i] != 0.5;
+            if (n >= 4) REQUIRE(changed);
         };
 
         unetpp::relu_forward<float>(x, y);
         unetpp::relu_forward_reference<double>(xd, yd);
         compare("relu", y, yd);
-        compare_backward("relu backward", unetpp::relu_backward<float>,
-                         unetpp::relu_backward_reference<double>);
+        compare_backward(
+            "relu backward",
+            [](const Tensor<float>& y_, const Tensor<float>& g_, Tensor<float>& dx_) {
+                unetpp::relu_backward<float>(y_, g_, dx_);
+            },
+            unetpp::relu_backward_reference<double>);
+        // assign: dx's old contents (NaN here) are ignored; the values are those added to 0
+        {
+            Tensor<float> assigned({n}), added({n});
+            assigned.fill(std::nanf(""));
+            unetpp::relu_backward<float>(y, dy, assigned, unetpp::GradWrite::assign);
+            unetpp::relu_backward<float>(y, dy, added);
+            for (int64_t i = 0; i < n; ++i) {
+                if (!(assigned[i] == added[i])) {
+                    FAIL("relu backward assign at " << i << ": " << assigned[i] << ", added to "
+                                                    << "zero " << added[i]);
+                }
+            }
+        }
 
         unetpp::elu_forward<float>(kAlpha, x, y);
         unetpp::elu_forward_reference<double>(kAlpha, xd, yd);
         compare("elu", y, yd);
         compare_backward(
             "elu backward",
-            [](auto a, auto b, auto c) { unetpp::elu_backward<float>(kAlpha, a, b, c); },
-            [](auto a, auto b, auto c) {
-                unetpp::elu_backward_reference<double>(kAlpha, a, b, c);
+            [](const Tensor<float>& y_, const Tensor<float>& g_, Tensor<float>& dx_) {
+                unetpp::elu_backward<float>(kAlpha, y_, g_, dx_);
+            },
+            [](const Tensor<double>& y_, const Tensor<double>& g_, Tensor<double>& dx_) {
+                unetpp::elu_backward_reference<double>(kAlpha, y_, g_, dx_);
             });
 
         unetpp::sigmoid_forward<float>(x, y);
@@ -152,8 +175,10 @@ TEST_CASE("activation backwards match finite differences and add into dx",
     OneThread one_thread;
     unetpp::Rng rng(52);
     const unetpp::Shape shape{2, 3, 5, 7};
-    check_gradient("relu", unetpp::relu_forward<double>, unetpp::relu_backward<double>,
-                   kink_free(shape, rng), rng);
+    check_gradient(
+        "relu", unetpp::relu_forward<double>,
+        [](auto y, auto g, auto dx) { unetpp::relu_backward<double>(y, g, dx); },
+        kink_free(shape, rng), rng);
     check_gradient(
         "elu", [](auto x, auto y) { unetpp::elu_forward<double>(kAlpha, x, y); },
         [](auto y, auto g, auto dx) { unetpp::elu_backward<double>(kAlpha, y, g, dx); },

@@ -7,6 +7,7 @@
 #include <unetpp/parallel.hpp>
 #include <unetpp/random.hpp>
 
+#include <cmath>
 #include <cstring>
 
 
@@ -58,6 +59,19 @@ TEST_CASE("concat_channels matches the reference and its backward adds the split
         Tensor<double> da = noise_a, db = noise_b, da_ref = noise_a, db_ref = noise_b;
         unetpp::concat_channels_backward<double>(g, da, db);
         unetpp::concat_channels_backward_reference<double>(g, da_ref, db_ref);
+        // GradWrite::assign: the split itself, whatever da and db held (NaN here)
+        Tensor<double> da_assigned(a.shape()), db_assigned(b.shape());
+        da_assigned.fill(std::nan(""));
+        db_assigned.fill(std::nan(""));
+        unetpp::concat_channels_backward<double>(g, da_assigned, db_assigned,
+                                                 unetpp::GradWrite::assign);
+        for (int64_t i = 0; i < y.numel(); ++i) {
+            const int64_t n = i / (y.numel() / c.N), rest = i % (y.numel() / c.N);
+            const int64_t plane = c.H * c.W, ch = rest / plane;
+            const double got = ch < c.Ca ? da_assigned[(n * c.Ca + ch) * plane + rest % plane]
+                                         : db_assigned[(n * c.Cb + ch - c.Ca) * plane + rest % plane];
+            REQUIRE(got == g[i]);
+        }
         REQUIRE(std::memcmp(da.data(), da_ref.data(), sizeof(double) * da.numel()) == 0);
         REQUIRE(std::memcmp(db.data(), db_ref.data(), sizeof(double) * db.numel()) == 0);
         tensor_axpy(-1.0, noise_a, da);

@@ -72,6 +72,11 @@ const Case kCases[] = {
     {2, 16, 16, 7, 130, 3, 3, 1, 1}, // weight gradient with channels in the lanes: blocks of 2
                                      // and 3 inputs, tiles of one row
     {3, 20, 32, 19, 16, 3, 3, 1, 1}, // ... two output blocks, tiles of 8 rows, a 3-row tail
+    {3, 20, 19, 7, 8, 3, 3, 1, 1},   // 8 wide, two rows a vector: odd H (last vector half
+                                     // masked), vector groups spanning images, a 3-channel block
+    {5, 32, 16, 8, 8, 3, 3, 1, 1},   // 8 wide, and the lanes weight gradient at 8 wide
+    {2, 16, 32, 3, 5, 3, 3, 1, 1},   // the lanes weight gradient on rows narrower than a vector
+    {4, 16, 16, 1, 8, 3, 3, 1, 1},   // 8 wide, one row: every vector half masked
 };
 
 // 3x3 stride-1 pad-1 shapes for the direct kernel alone, which takes any width.
@@ -79,6 +84,7 @@ const Case kDirectCases[] = {
     {1, 1, 1, 1, 1, 3, 3, 1, 1},   {2, 3, 7, 5, 2, 3, 3, 1, 1},  {1, 17, 3, 3, 31, 3, 3, 1, 1},
     {2, 8, 16, 9, 48, 3, 3, 1, 1}, {1, 2, 13, 4, 17, 3, 3, 1, 1},
     {1, 64, 5, 13, 300, 3, 3, 1, 1},  // wide rows: four bands of at most 4 rows
+    {2, 5, 9, 5, 8, 3, 3, 1, 1},      // two rows a vector
 };
 
 }  // namespace
@@ -105,6 +111,12 @@ TEST_CASE("conv2d fast paths match the reference loops", "[conv2d]") {
         unetpp::conv2d_backward_data<float>(s, dy, w, dx);
         unetpp::conv2d_backward_data_reference<float>(s, dy, w, dx_ref);
         require_close("backward_data", t, dx, dx_ref, kFloatTolerance);
+        // GradWrite::assign ignores what dx held (NaN here) and gives the values added to 0
+        Tensor<float> dx_assigned(x.shape()), dx_added(x.shape());
+        dx_assigned.fill(std::nanf(""));
+        unetpp::conv2d_backward_data<float>(s, dy, w, dx_assigned, unetpp::GradWrite::assign);
+        unetpp::conv2d_backward_data<float>(s, dy, w, dx_added);
+        REQUIRE(std::equal(dx_assigned.begin(), dx_assigned.end(), dx_added.begin()));
 
         // 3. weight and bias gradients
         Tensor<float> dw(w.shape()), dw_ref(w.shape()), db(Shape{t.K}), db_ref(Shape{t.K});
@@ -229,7 +241,9 @@ TEST_CASE("conv2d gives bit-identical results on 1 and 2 threads", "[conv2d][thr
     const Case cases[] = {{5, 16, 24, 12, 12, 3, 3, 1, 1}, {1, 33, 17, 9, 9, 3, 3, 1, 1},
                           {3, 8, 8, 9, 9, 3, 3, 2, 1}, {2, 64, 11, 20, 33, 3, 3, 1, 1},
                           {3, 5, 32, 9, 18, 3, 3, 1, 1}, {2, 16, 32, 9, 130, 3, 3, 1, 1},
-                          {2, 27, 16, 11, 20, 3, 3, 1, 1}};  // last: 3 vs 4 groups
+                          {2, 27, 16, 11, 20, 3, 3, 1, 1},   // 3 vs 4 groups
+                          {9, 24, 16, 8, 8, 3, 3, 1, 1},     // two rows a vector, lanes
+                          {3, 16, 16, 7, 5, 3, 3, 1, 1}};    // lanes on narrow rows
     for (const Case& t : cases) {
         INFO(describe(t));
         Conv2dSpec s = spec_of(t);

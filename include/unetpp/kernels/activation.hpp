@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "unetpp/error.hpp"
+#include "unetpp/kernels/grad_write.hpp"
 #include "unetpp/parallel.hpp"
 #include "unetpp/simd/simd.hpp"
 #include "unetpp/tensor.hpp"
@@ -132,6 +133,13 @@ void relu_backward_span(int64_t n, const T* y, const T* dy, T* dx) {
     }
 }
 template <class T>
+void relu_backward_assign_span(int64_t n, const T* y, const T* dy, T* dx) {
+    for (int64_t i = 0; i < n; ++i) {
+        const T g = dy[i];
+        dx[i] = y[i] > T(0) ? g : T(0);
+    }
+}
+template <class T>
 void elu_forward_span(int64_t n, T alpha, const T* x, T* y) {
     for (int64_t i = 0; i < n; ++i) {
         const T v = x[i];
@@ -168,14 +176,20 @@ void relu_forward(ConstTensorView<T> x, TensorView<T> y) {
     });
 }
 
-// Input gradient from the output y. ADDS dy where y > 0 into dx.
+// Input gradient from the output y. ADDS dy where y > 0 into dx (GradWrite::assign: ASSIGNS
+// dx = dy where y > 0, else 0).
 template <class T>
-void relu_backward(ConstTensorView<T> y, ConstTensorView<T> dy, TensorView<T> dx) {
+void relu_backward(ConstTensorView<T> y, ConstTensorView<T> dy, TensorView<T> dx,
+                   GradWrite write = GradWrite::add) {
     detail::activation_check<T>("relu_backward", y, dy, ConstTensorView<T>(dx));
     const T *yp = y.data(), *gp = dy.data();
     T* dxp = dx.data();
     detail::elementwise_blocks(y.numel(), [=](int64_t lo, int64_t hi) {
-        detail::relu_backward_span(hi - lo, yp + lo, gp + lo, dxp + lo);
+        if (write == GradWrite::assign) {
+            detail::relu_backward_assign_span(hi - lo, yp + lo, gp + lo, dxp + lo);
+        } else {
+            detail::relu_backward_span(hi - lo, yp + lo, gp + lo, dxp + lo);
+        }
     });
 }
 

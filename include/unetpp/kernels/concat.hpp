@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "unetpp/error.hpp"
+#include "unetpp/kernels/grad_write.hpp"
 #include "unetpp/parallel.hpp"
 #include "unetpp/simd/simd.hpp"
 #include "unetpp/tensor.hpp"
@@ -87,10 +88,11 @@ void concat_channels_forward(ConstTensorView<T> a, ConstTensorView<T> b, TensorV
     });
 }
 
-// Input gradients. ADDS dy's first Ca channels into da and the remaining Cb into db.
-// Parallel over the channel planes of dy.
+// Input gradients. ADDS dy's first Ca channels into da and the remaining Cb into db
+// (GradWrite::assign: copies them). Parallel over the channel planes of dy.
 template <class T>
-void concat_channels_backward(ConstTensorView<T> dy, TensorView<T> da, TensorView<T> db) {
+void concat_channels_backward(ConstTensorView<T> dy, TensorView<T> da, TensorView<T> db,
+                              GradWrite write = GradWrite::add) {
     detail::concat_channels_check<T>("concat_channels_backward", ConstTensorView<T>(da),
                                   ConstTensorView<T>(db), dy, "da", "db", "dy");
     const int64_t ca = da.c(), cy = dy.c(), plane = dy.h() * dy.w();
@@ -98,7 +100,8 @@ void concat_channels_backward(ConstTensorView<T> dy, TensorView<T> da, TensorVie
         const int64_t n = p / cy, c = p % cy;
         T* dst = c < ca ? da.data() + (n * ca + c) * plane
                         : db.data() + (n * (cy - ca) + c - ca) * plane;
-        simd::add(plane, dst, dy.data() + p * plane, dst);
+        if (write == GradWrite::assign) std::memcpy(dst, dy.data() + p * plane, sizeof(T) * plane);
+        else simd::add(plane, dst, dy.data() + p * plane, dst);
     });
 }
 

@@ -33,7 +33,9 @@
 #include "unetpp/kernels/conv2d_direct.hpp"
 #include "unetpp/kernels/conv2d_im2col.hpp"
 #include "unetpp/kernels/conv2d_reference.hpp"
+#include "unetpp/kernels/fill.hpp"
 #include "unetpp/kernels/gemm.hpp"
+#include "unetpp/kernels/grad_write.hpp"
 #include "unetpp/kernels/scratch.hpp"
 #include "unetpp/parallel.hpp"
 #include "unetpp/simd/simd.hpp"
@@ -131,13 +133,16 @@ void conv2d_forward_batch_gemm(const Conv2dSpec& s, const ConvGeometry& g, int64
 }
 
 // Output width from which the direct 3x3 kernel beats the GEMM lowering (bench_conv2d --algo
-// all): below it most of its 16 lanes would be masked off.
+// all): below it most of its 16 lanes would be masked off. Images exactly kDirectPairWidth (8)
+// wide take the direct kernel too, with two rows in each vector.
 constexpr int64_t kDirectMinWidth = 16;
 
-// True when the direct kernels (rather than the GEMM lowering) should run this convolution.
+// True when the direct forward (and so backward data) rather than the GEMM lowering should run
+// this convolution.
 template <class T>
 bool conv2d_direct_preferred(const Conv2dSpec& s, const ConvGeometry& g) {
-    return conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth;
+    return conv2d_direct_applies<T>(s) &&
+           (g.OW >= kDirectMinWidth || g.OW == kDirectPairWidth);
 }
 
 // The forward convolution of a batch by the fastest kernel this build has for it: the direct
@@ -245,10 +250,12 @@ void conv2d_forward_gemm(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTens
 }
 
 // Input gradient. dy: N K OH OW, weight: K C R S, dx: N C H W. ADDS the gradient into dx (skip
-// and concat paths sum there). Same requirements and guarantees as conv2d_forward.
+// and concat paths sum there); GradWrite::assign ASSIGNS it instead. Same requirements and
+// guarantees as conv2d_forward.
 template <class T>
 void conv2d_backward_data(const Conv2dSpec& spec, ConstTensorView<T> dy,
-                          ConstTensorView<T> weight, TensorView<T> dx) {
+                          ConstTensorView<T> weight, TensorView<T> dx,
+                          GradWrite write = GradWrite::add) {
     detail::conv2d_check_input("conv2d_backward_data", spec, "dx", dx, weight);
     detail::conv2d_check_output("conv2d_backward_data", spec, dx, "dy", dy);
     const detail::ConvGeometry g(spec, dx.h(), dx.w());
@@ -262,11 +269,13 @@ void conv2d_backward_data(const Conv2dSpec& spec, ConstTensorView<T> dy,
         detail::conv2d_flip_weights(spec, weight.data(), flipped);
         const detail::ConvGeometry fg(flipped_spec, g.OH, g.OW);
         detail::conv2d_forward_batch(flipped_spec, fg, N, dy.data(), flipped,
-                                     static_cast<const T*>(nullptr), dx.data(), true);
+                                     static_cast<const T*>(nullptr), dx.data(),
+                                     write == GradWrite::add);
         return;
     }
 
-    // 2. otherwise GEMM into columns and col2im, image by image
+    // 2. otherwise GEMM into columns and col2im, image by image (col2im adds)
+    if (write == GradWrite::assign) fill_parallel(dx.data(), N * dx_size, T(0));
     parallel_for(0, N, [&](int64_t n) {
         detail::conv2d_backward_data_image(spec, g, dy.data() + n * dy_size, weight.data(),
                                            dx.data() + n * dx_size);
@@ -308,8 +317,10 @@ void conv2d_backward_weight_batch(const Conv2dSpec& s, const ConvGeometry& g, in
                                   const T* x, const T* dy, T* dweight) {
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
-        if (conv2d_direct_preferred<T>(s, g) && N > 0) {
-            if (s.K % 16 == 0 && s.C >= 16) {
+        // the lanes kernel walks pixels one at a time, so it suits any width
+        const bool lanes = conv2d_direct_applies<T>(s) && s.K % 16 == 0 && s.C >= 16;
+        if ((lanes || (conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth)) && N > 0) {
+            if (lanes) {
                 conv2d_direct_backward_weight_lanes(s, N, g.H, g.W, x, dy, dweight);
             } else {
                 conv2d_direct_backward_weight(s, N, g.H, g.W, x, dy, dweight);

@@ -59,6 +59,10 @@ bool conv2d_direct_applies(const Conv2dSpec& s) {
     return conv2d_direct_available<T>() && s.R == 3 && s.S == 3 && s.stride == 1 && s.pad == 1;
 }
 
+// Images exactly this wide take the paired-rows layout (conv2d_direct_forward_pairs): two
+// output rows per vector of 16 lanes.
+constexpr int64_t kDirectPairWidth = 8;
+
 #if defined(UNETPP_SIMD_AVX512)
 namespace detail {
 
@@ -98,18 +102,18 @@ inline void conv2d_direct_pack_weights(const Conv2dSpec& s, const float* w, floa
     }
 }
 
-// Calls DirectKernel::run<kb, jv> for runtime kb in [1, 8] and jv in [1, 3].
-template <int KB = DirectKernel::kMaxKB, class... Args>
+// Calls DirectKernel::run<kb, jv, Pairs> for runtime kb in [1, 8] and jv in [1, 3].
+template <bool Pairs = false, int KB = DirectKernel::kMaxKB, class... Args>
 void conv2d_direct_dispatch(int kb, int jv, Args... args) {
     if constexpr (KB >= 1) {
         if (kb != KB) {
-            conv2d_direct_dispatch<KB - 1>(kb, jv, args...);
+            conv2d_direct_dispatch<Pairs, KB - 1>(kb, jv, args...);
         } else if (jv == 3) {
-            DirectKernel::run<KB, 3>(args...);
+            DirectKernel::run<KB, 3, Pairs>(args...);
         } else if (jv == 2) {
-            DirectKernel::run<KB, 2>(args...);
+            DirectKernel::run<KB, 2, Pairs>(args...);
         } else {
-            DirectKernel::run<KB, 1>(args...);
+            DirectKernel::run<KB, 1, Pairs>(args...);
         }
     }
 }
@@ -134,12 +138,72 @@ inline void conv2d_direct_pad_band(const Conv2dSpec& s, int64_t H, int64_t W, co
     }
 }
 
+// The forward of a batch of images kDirectPairWidth pixels wide (same contract as
+// conv2d_direct_forward_batch below). Each vector of 16 lanes holds two output rows, so no lane
+// idles, as 8 of 16 would with one row per vector. Work units are runs of whole images: each
+// copies its images' input rows with one zero row above and two below (no padding columns:
+// DirectKernel::run<..., true> masks the missing neighbours), then runs the microkernel on
+// groups of 3 vectors, which may span images, times blocks of 8 output channels.
+inline void conv2d_direct_forward_pairs(const Conv2dSpec& s, int64_t N, int64_t H, const float* x,
+                                        const float* w, const float* bias, float* y,
+                                        bool accumulate, bool relu) {
+    constexpr int64_t W = kDirectPairWidth, JV = DirectKernel::kMaxJV, slack = 16;
+    const int64_t pixels = H * W, plane = (H + 3) * W, image_floats = s.C * plane;
+    const int64_t vectors = (H + 1) / 2;  // per image; the last one of an odd H half masked
+    // runs of images: as many as fit the band scratch, but at least two units per thread
+    const int64_t fit = std::max<int64_t>(1, kDirectBandFloats / image_floats);
+    const int64_t spread = std::max<int64_t>(1, N / (2 * num_threads()));
+    const int64_t run = std::min(fit, spread), units = (N + run - 1) / run;
+
+    float* wp = scratch<float>(ScratchSlot::kConvPackedWeights, s.K * s.C * 9);
+    conv2d_direct_pack_weights(s, w, wp);
+    const float* b = accumulate ? nullptr : bias;
+
+    parallel_for(0, units, [&](int64_t unit) {
+        const int64_t n0 = unit * run, images = std::min(run, N - n0);
+        float* buf = scratch<float>(ScratchSlot::kConvColumns, images * image_floats + 2 * slack);
+        float* xp = buf + slack;
+        std::fill(buf, buf + slack, 0.0f);
+        std::fill(xp + images * image_floats, xp + images * image_floats + slack, 0.0f);
+        for (int64_t c = 0; c < images * s.C; ++c) {  // (image, channel) planes in order
+            float* dst = xp + c * plane;
+            std::fill(dst, dst + W, 0.0f);
+            std::memcpy(dst + W, x + (n0 * s.C + c) * pixels, size_t(pixels) * sizeof(float));
+            std::fill(dst + W + pixels, dst + plane, 0.0f);
+        }
+        float* y_unit = y + n0 * s.K * pixels;
+        const int64_t count = images * vectors;
+        for (int64_t g0 = 0; g0 < count; g0 += JV) {
+            const int jv = int(std::min(JV, count - g0));
+            int64_t x_off[JV], y_off[JV];
+            __mmask16 mask[JV];
+            for (int v = 0; v < jv; ++v) {
+                const int64_t n = (g0 + v) / vectors, pair = (g0 + v) % vectors;
+                x_off[v] = n * image_floats + 2 * pair * W - 1;
+                y_off[v] = n * s.K * pixels + 2 * pair * W;
+                mask[v] = 2 * pair + 1 < H ? __mmask16(0xffff) : __mmask16(0x00ff);
+            }
+            for (int64_t k0 = 0; k0 < s.K; k0 += DirectKernel::kMaxKB) {
+                const int kb = int(std::min<int64_t>(DirectKernel::kMaxKB, s.K - k0));
+                conv2d_direct_dispatch<true>(kb, jv, s.C, xp, plane, W, x_off,
+                                             wp + k0 * s.C * 9, y_unit + k0 * pixels, pixels,
+                                             y_off, mask, accumulate,
+                                             b != nullptr ? b + k0 : nullptr, relu);
+            }
+        }
+    });
+}
+
 // The whole batch: see the header comment. `accumulate` adds into y instead of assigning;
 // `bias` (K values or nullptr) is used only when not accumulating; `relu` clamps the finished
 // outputs at 0.
 inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t H, int64_t W,
                                         const float* x, const float* w, const float* bias,
                                         float* y, bool accumulate, bool relu = false) {
+    if (W == kDirectPairWidth) {
+        conv2d_direct_forward_pairs(s, N, H, x, w, bias, y, accumulate, relu);
+        return;
+    }
     constexpr int64_t L = DirectKernel::kLanes, JV = DirectKernel::kMaxJV;
     const DirectRows layout(W);
     const int64_t vectors = layout.vectors, ld = layout.ld, pixels = H * W;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "unetpp/error.hpp"
+#include "unetpp/kernels/grad_write.hpp"
 #include "unetpp/parallel.hpp"
 #include "unetpp/parameter.hpp"
 #include "unetpp/simd/simd.hpp"
@@ -124,29 +125,36 @@ void lane_sums_product(const T* g, const T* relu_y, const T* h, int64_t n, LaneS
 }
 
 // dx[i] += T(k * (M g[i] - dbeta - h[i] dgamma)) (batch statistics) or T(k * g[i]) (fixed
-// ones), g as in lane_sums_product.
+// ones), g as in lane_sums_product; = in place of += when assign.
 template <bool kRelu, bool kBatch, class T>
-void bn_backward_dx(const T* g, const T* relu_y, const T* h, int64_t n, double k, double M,
-                    double dbeta, double dgamma, T* dx) {
+void bn_backward_dx(bool assign, const T* g, const T* relu_y, const T* h, int64_t n, double k,
+                    double M, double dbeta, double dgamma, T* dx) {
     int64_t i = 0;
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
-        i = avx512::bn_dx(kBatch, g, kRelu ? relu_y : nullptr, h, n, k, M, dbeta, dgamma, dx);
+        i = avx512::bn_dx(kBatch, assign, g, kRelu ? relu_y : nullptr, h, n, k, M, dbeta,
+                          dgamma, dx);
     }
 #endif
     for (; i < n; ++i) {
         const double gv = double(kRelu ? bn_output_grad(g[i], relu_y[i]) : g[i]);
-        dx[i] += kBatch ? T(k * (M * gv - dbeta - h[i] * dgamma)) : T(k * gv);
+        const T v = kBatch ? T(k * (M * gv - dbeta - h[i] * dgamma)) : T(k * gv);
+        dx[i] = assign ? v : dx[i] + v;
     }
 }
 
 template <class T>
-void bn_backward_dx(bool batch, const T* g, const T* relu_y, const T* h, int64_t n, double k,
-                    double M, double dbeta, double dgamma, T* dx) {
-    if (relu_y && batch) bn_backward_dx<true, true>(g, relu_y, h, n, k, M, dbeta, dgamma, dx);
-    if (relu_y && !batch) bn_backward_dx<true, false>(g, relu_y, h, n, k, M, dbeta, dgamma, dx);
-    if (!relu_y && batch) bn_backward_dx<false, true>(g, relu_y, h, n, k, M, dbeta, dgamma, dx);
-    if (!relu_y && !batch) bn_backward_dx<false, false>(g, relu_y, h, n, k, M, dbeta, dgamma, dx);
+void bn_backward_dx(bool batch, bool assign, const T* g, const T* relu_y, const T* h, int64_t n,
+                    double k, double M, double dbeta, double dgamma, T* dx) {
+    if (relu_y && batch) {
+        bn_backward_dx<true, true>(assign, g, relu_y, h, n, k, M, dbeta, dgamma, dx);
+    } else if (relu_y) {
+        bn_backward_dx<true, false>(assign, g, relu_y, h, n, k, M, dbeta, dgamma, dx);
+    } else if (batch) {
+        bn_backward_dx<false, true>(assign, g, relu_y, h, n, k, M, dbeta, dgamma, dx);
+    } else {
+        bn_backward_dx<false, false>(assign, g, relu_y, h, n, k, M, dbeta, dgamma, dx);
+    }
 }
 
 }  // namespace detail
@@ -267,9 +275,10 @@ public:
     }
 
     // Gradient contract: ADDS the input gradient into dx (through the batch statistics when the
-    // forward used them); ASSIGNS weight.grad (dgamma) and bias.grad (dbeta), skipped when frozen.
-    // After a fuse_relu forward, dy is the gradient of the ReLU's output.
-    void backward(ConstTensorView<T> dy, TensorView<T> dx) {
+    // forward used them; GradWrite::assign ASSIGNS it); ASSIGNS weight.grad (dgamma) and
+    // bias.grad (dbeta), skipped when frozen. After a fuse_relu forward, dy is the gradient of
+    // the ReLU's output.
+    void backward(ConstTensorView<T> dy, TensorView<T> dx, GradWrite write = GradWrite::add) {
         if (!cache_.valid) throw Error(where("backward called without a Mode::train forward"));
         shape_check(where("dy").c_str(), dy.shape(), cache_.x_hat.shape());
         shape_check(where("dx").c_str(), dx.shape(), cache_.x_hat.shape());
@@ -299,8 +308,9 @@ public:
                 const T* ry = relu_at(n);
                 T* dxp = dx.data() + (n * C + c) * HW;
                 const bool batch = cache_.batch_stats;
-                detail::bn_backward_dx(batch, gp, ry, hp, HW, batch ? scale / double(M) : scale,
-                                       double(M), dbeta, dgamma, dxp);
+                detail::bn_backward_dx(batch, write == GradWrite::assign, gp, ry, hp, HW,
+                                       batch ? scale / double(M) : scale, double(M), dbeta,
+                                       dgamma, dxp);
             }
 
             // 3. weight (gamma) and bias (beta) gradients

@@ -44,12 +44,14 @@ public:
     }
 
     // Gradient contract: ADDS dy's first Ca channels into da and the other Cb into db (the skip
-    // tensor's gradient also arrives from the encoder path); no parameters.
-    void backward(ConstTensorView<T> dy, TensorView<T> da, TensorView<T> db) {
+    // tensor's gradient also arrives from the encoder path; GradWrite::assign copies them);
+    // no parameters.
+    void backward(ConstTensorView<T> dy, TensorView<T> da, TensorView<T> db,
+                  GradWrite write = GradWrite::add) {
         if (!cache_.valid) throw Error(where("backward called without a Mode::train forward"));
         shape_check(where("da").c_str(), da.shape(), cache_.a_shape);
         shape_check(where("db").c_str(), db.shape(), cache_.b_shape);
-        concat_channels_backward(dy, da, db);
+        concat_channels_backward(dy, da, db, write);
     }
 
     ParameterList<T> parameters() { return {}; }

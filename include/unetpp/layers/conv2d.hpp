@@ -107,9 +107,10 @@ public:
     }
 
     // Gradient contract: ADDS the input gradient into dx (skipped when dx is an empty view, e.g.
-    // for the first layer); ASSIGNS weight.grad and bias.grad, skipped when the weight is frozen.
-    // Requires a Mode::train forward since the last backward-relevant change of the input.
-    void backward(ConstTensorView<T> dy, TensorView<T> dx) {
+    // for the first layer; GradWrite::assign ASSIGNS it); ASSIGNS weight.grad and bias.grad,
+    // skipped when the weight is frozen. Requires a Mode::train forward since the last
+    // backward-relevant change of the input.
+    void backward(ConstTensorView<T> dy, TensorView<T> dx, GradWrite write = GradWrite::add) {
         if (cache_.x.data() == nullptr) {
             throw Error(where("backward called without a Mode::train forward"));
         }
@@ -118,7 +119,7 @@ public:
         // 1. input gradient
         if (dx.data() != nullptr) {
             shape_check(where("dx").c_str(), dx.shape(), cache_.x.shape());
-            conv2d_backward_data(spec_, dy, std::as_const(weight_.value).view(), dx);
+            conv2d_backward_data(spec_, dy, std::as_const(weight_.value).view(), dx, write);
         }
         // 2. weight and bias gradients
         if (!weight_.frozen) {

@@ -168,42 +168,52 @@ public:
         conv_stage(conv2_, bn2_, act2_, cur, c2_, b2_, out_, mode);
     }
 
-    // Gradient contract: ADDS the input gradient into dx (skipped for an empty dx); ASSIGNS the
-    // parameter gradients of every layer in the block.
-    void backward(ConstTensorView<T> dy, TensorView<T> dx) {
+    // Gradient contract: ADDS the input gradient into dx (skipped for an empty dx;
+    // GradWrite::assign ASSIGNS it); ASSIGNS the parameter gradients of every layer in the
+    // block. The gradients between its layers go
+    // into the block's own two buffers, in turn: the convolutions, the batch norms and a fused
+    // ReLU assign them (GradWrite::assign), so only a layer that can only add (an activation
+    // layer, dropout) gets a zeroed buffer.
+    void backward(ConstTensorView<T> dy, TensorView<T> dx, GradWrite write = GradWrite::add) {
         int which = 0;
-        auto next = [&]() -> TensorView<T> {
+        auto next = [&](GradWrite write) -> TensorView<T> {
             Tensor<T>& t = which == 0 ? grad_a_ : grad_b_;
             which ^= 1;
-            zero_parallel(t);
+            if (write == GradWrite::add) zero_parallel(t);
             return t.view();
         };
+        constexpr GradWrite assign = GradWrite::assign;
         ConstTensorView<T> g = dy;
-        // activation (+ BN) of a stage, from the gradient of its output y; a ReLU fused into
-        // the batch norm is handled inside the batch norm's backward
+        // activation (+ BN) of a stage, from the gradient of its output y: a ReLU fused into
+        // the conv takes its derivative from y, one fused into the batch norm is handled
+        // inside the batch norm's backward
         auto stage_backward = [&](Activation<T>& act, const Tensor<T>& y, BatchNorm2d<T>& bn) {
-            if (fused_ != StageFusion::relu_in_bn) {
-                TensorView<T> h = next();
-                act_backward(act, y, g, h);
+            if (fused_ == StageFusion::relu_in_conv) {
+                TensorView<T> h = next(assign);
+                relu_backward(y.view(), g, h, assign);
+                g = h;
+            } else if (fused_ != StageFusion::relu_in_bn) {
+                TensorView<T> h = next(GradWrite::add);
+                act.backward(g, h);
                 g = h;
             }
             if (batch_norm_) {
-                TensorView<T> h = next();
-                bn.backward(g, h);
+                TensorView<T> h = next(assign);
+                bn.backward(g, h, assign);
                 g = h;
             }
         };
         stage_backward(act2_, out_, bn2_);
-        TensorView<T> h = next();
-        conv2_.backward(g, h);
+        TensorView<T> h = next(assign);
+        conv2_.backward(g, h, assign);
         g = h;
         if (dropout_) {
-            h = next();
+            h = next(GradWrite::add);
             drop_.backward(g, h);
             g = h;
         }
         stage_backward(act1_, a1_, bn1_);
-        conv1_.backward(g, dx);
+        conv1_.backward(g, dx, write);
     }
 
     const Tensor<T>& output() const { return out_; }
@@ -264,13 +274,6 @@ private:
             cur = std::as_const(bn_out).view();
         }
         act.forward(cur, act_out.view(), mode);
-    }
-
-    // The activation's backward; a fused ReLU's derivative comes from its stored output y.
-    void act_backward(Activation<T>& act, const Tensor<T>& y, ConstTensorView<T> dy,
-                      TensorView<T> dx) {
-        if (fused_ == StageFusion::relu_in_conv) relu_backward(y.view(), dy, dx);
-        else act.backward(dy, dx);
     }
 
     bool batch_norm_ = false, dropout_ = false;
@@ -443,27 +446,29 @@ public:
         grad_logits_padded_.zero();
         tensor_copy(dlogits, crop(grad_logits_padded_.view()));
 
-        // 2. head and decoder, top level down: block, concat (split into up and skip), up
-        TensorView<T> g_below = zeroed(grad_dec_out_[0]);
-        head_.backward(std::as_const(grad_logits_padded_).view(), g_below);
+        // 2. head and decoder, top level down: block, concat (split into up and skip), up.
+        // A gradient buffer with one writer is assigned (GradWrite::assign), not zeroed and
+        // added to; the skip gradient is assigned here and the pooling adds its share below.
+        constexpr GradWrite assign = GradWrite::assign;
+        head_.backward(std::as_const(grad_logits_padded_).view(), grad_dec_out_[0].view(), assign);
         for (int64_t l = 0; l < config_.depth; ++l) {
             Level& lv = level_[l];
-            dec_[l].backward(std::as_const(grad_dec_out_[l]).view(), zeroed(lv.grad_cat));
-            concat_[l].backward(std::as_const(lv.grad_cat).view(), zeroed(lv.grad_up),
-                                zeroed(lv.grad_skip));
+            dec_[l].backward(std::as_const(grad_dec_out_[l]).view(), lv.grad_cat.view(), assign);
+            concat_[l].backward(std::as_const(lv.grad_cat).view(), lv.grad_up.view(),
+                                lv.grad_skip.view(), assign);
             Tensor<T>& g_in = l + 1 < config_.depth ? grad_dec_out_[l + 1] : grad_bottleneck_;
             up_[l].backward(std::as_const(lv.grad_up).view(), zeroed(g_in));
         }
 
         // 3. bottleneck and encoder, bottom up: the skip gradient gains the pooling's share
         bottleneck_.backward(std::as_const(grad_bottleneck_).view(),
-                             zeroed(level_[config_.depth - 1].grad_pooled));
+                             level_[config_.depth - 1].grad_pooled.view(), assign);
         for (int64_t l = config_.depth - 1; l >= 0; --l) {
             Level& lv = level_[l];
             pool_[l].backward(std::as_const(lv.grad_pooled).view(), lv.grad_skip.view());
-            TensorView<T> g_in = l > 0 ? zeroed(level_[l - 1].grad_pooled)
-                                       : (dx.data() ? zeroed(grad_input_) : TensorView<T>());
-            enc_[l].backward(std::as_const(lv.grad_skip).view(), g_in);
+            TensorView<T> g_in = l > 0 ? level_[l - 1].grad_pooled.view()
+                                       : (dx.data() ? grad_input_.view() : TensorView<T>());
+            enc_[l].backward(std::as_const(lv.grad_skip).view(), g_in, assign);
         }
 
         // 4. through the padding into dx

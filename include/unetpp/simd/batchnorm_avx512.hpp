@@ -7,6 +7,7 @@
 //               16-float blocks of [0, n), then the tail i in [n - n % 16, n) into lanes 0, 1..
 //   dx:         dx[i] += float(k * (M g[i] - dbeta - h[i] dgamma))   (batch statistics)
 //               dx[i] += float(k * g[i])                             (fixed statistics)
+//               (= in place of += when assign)
 // where g[i] is zero wherever relu_y (when not null) is not positive. Same lanes and order
 // as the portable loops, so the sums do not depend on the thread count either.
 
@@ -54,8 +55,8 @@ inline int64_t bn_lane_sums(const float* g, const float* relu_y, const float* h,
 }
 
 // The 16-float blocks of dx; returns the first index not done.
-inline int64_t bn_dx(bool batch, const float* g, const float* relu_y, const float* h, int64_t n,
-                     double k, double M, double dbeta, double dgamma, float* dx) {
+inline int64_t bn_dx(bool batch, bool assign, const float* g, const float* relu_y, const float* h,
+                     int64_t n, double k, double M, double dbeta, double dgamma, float* dx) {
     const __m512d kv = _mm512_set1_pd(k), mv = _mm512_set1_pd(M);
     const __m512d bv = _mm512_set1_pd(dbeta), dgv = _mm512_set1_pd(dgamma);
     auto term = [&](__m512d gd, __m512d hd) {
@@ -70,7 +71,7 @@ inline int64_t bn_dx(bool batch, const float* g, const float* relu_y, const floa
         const __m256 hi = _mm512_cvtpd_ps(term(bn_high(gv), bn_high(hv)));
         const __m512 sum = _mm512_castpd_ps(_mm512_insertf64x4(
             _mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-        _mm512_storeu_ps(dx + i, _mm512_add_ps(_mm512_loadu_ps(dx + i), sum));
+        _mm512_storeu_ps(dx + i, assign ? sum : _mm512_add_ps(_mm512_loadu_ps(dx + i), sum));
     }
     return i;
 }

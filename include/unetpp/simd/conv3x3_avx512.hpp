@@ -32,8 +32,15 @@ struct Conv3x3Kernel {
     static constexpr int kMaxKB = 8;
     static constexpr int kMaxJV = 3;
 
+    // Paired rows (Pairs = true), for images exactly 8 pixels wide: each vector holds two
+    // output rows, lanes 0-7 the upper and 8-15 the lower, and xp has no padding columns (rows
+    // of ld = 8 floats, one after the other). Tap s then loads from xr + x_off[v] + s with x_off
+    // one float before the rows, under kPairMask[s], which zeroes the lanes that would take the
+    // other row's pixel in place of the missing left or right neighbour.
+    static constexpr __mmask16 kPairMask[3] = {0xfefe, 0xffff, 0x7f7f};
+
     // Writes (add: adds to) the KB x JV output vectors described above.
-    template <int KB, int JV>
+    template <int KB, int JV, bool Pairs = false>
     static void run(int64_t C, const float* xp, int64_t plane, int64_t ld, const int64_t* x_off,
                     const float* w, float* y, int64_t y_plane, const int64_t* y_off,
                     const __mmask16* mask, bool add, const float* bias, bool relu) {
@@ -53,7 +60,13 @@ struct Conv3x3Kernel {
                 for (int s = 0; s < 3; ++s) {
                     __m512 xv[JV];
 #pragma GCC unroll 3
-                    for (int v = 0; v < JV; ++v) xv[v] = _mm512_loadu_ps(xr + x_off[v] + s);
+                    for (int v = 0; v < JV; ++v) {
+                        if constexpr (Pairs) {
+                            xv[v] = _mm512_maskz_loadu_ps(kPairMask[s], xr + x_off[v] + s);
+                        } else {
+                            xv[v] = _mm512_loadu_ps(xr + x_off[v] + s);
+                        }
+                    }
 #pragma GCC unroll 8
                     for (int kk = 0; kk < KB; ++kk) {
                         const __m512 wv = _mm512_set1_ps(w[kk]);
