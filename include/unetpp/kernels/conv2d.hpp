@@ -308,28 +308,48 @@ void conv2d_backward_weight_gemm(const Conv2dSpec& spec, const ConvGeometry& g, 
     }
 }
 
-// The weight gradient of a batch by the fastest kernel this build has for it, like
-// conv2d_forward_batch: a direct kernel where conv2d_direct_preferred (channels in the lanes
-// when K = 16m and C >= 16, enough input channels for the threads), else the GEMM lowering.
-// ASSIGNS dweight.
+// dbias[k] = sum over images n in order of simd::sum(plane (n, k) of dy), or of
+// image_sums[n*K + k] where a kernel has already summed the planes.
+template <class T>
+void conv2d_bias_grad(const Conv2dSpec& s, int64_t N, int64_t pixels, const T* dy,
+                      const T* image_sums, T* dbias) {
+    parallel_for(0, s.K, [&](int64_t k) {
+        T sum = 0;
+        for (int64_t n = 0; n < N; ++n) {
+            sum += image_sums != nullptr ? image_sums[n * s.K + k]
+                                         : simd::sum(pixels, dy + (n * s.K + k) * pixels);
+        }
+        dbias[k] = sum;
+    });
+}
+
+// The weight (and bias, when dbias is not null) gradient of a batch by the fastest kernel this
+// build has for it, like conv2d_forward_batch: a direct kernel where conv2d_direct_preferred
+// (channels in the lanes when K = 16m and C >= 16, enough input channels for the threads),
+// else the GEMM lowering. ASSIGNS dweight and dbias.
 template <class T>
 void conv2d_backward_weight_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N,
-                                  const T* x, const T* dy, T* dweight) {
+                                  const T* x, const T* dy, T* dweight, T* dbias) {
+    const int64_t pixels = g.OH * g.OW;
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
         // the lanes kernel walks pixels one at a time, so it suits any width
         const bool lanes = conv2d_direct_applies<T>(s) && s.K % 16 == 0 && s.C >= 16;
-        if ((lanes || (conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth)) && N > 0) {
-            if (lanes) {
-                conv2d_direct_backward_weight_lanes(s, N, g.H, g.W, x, dy, dweight);
-            } else {
-                conv2d_direct_backward_weight(s, N, g.H, g.W, x, dy, dweight);
-            }
+        if (lanes && N > 0) {  // the bias terms come from its pass over dy
+            T* sums = dbias ? scratch<T>(ScratchSlot::kConvBias, N * s.K) : nullptr;
+            conv2d_direct_backward_weight_lanes(s, N, g.H, g.W, x, dy, dweight, sums);
+            if (dbias) conv2d_bias_grad<T>(s, N, pixels, dy, sums, dbias);
+            return;
+        }
+        if (conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth && N > 0) {
+            conv2d_direct_backward_weight(s, N, g.H, g.W, x, dy, dweight);
+            if (dbias) conv2d_bias_grad<T>(s, N, pixels, dy, nullptr, dbias);
             return;
         }
     }
 #endif
     conv2d_backward_weight_gemm(s, g, N, x, dy, dweight);
+    if (dbias) conv2d_bias_grad<T>(s, N, pixels, dy, nullptr, dbias);
 }
 
 }  // namespace detail
@@ -346,18 +366,9 @@ void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstT
     detail::conv2d_check_input(what, spec, "input", x, ConstTensorView<T>(dweight));
     detail::conv2d_check_output(what, spec, x, "dy", dy);
     const detail::ConvGeometry g(spec, x.h(), x.w());
-    const int64_t N = x.n(), dy_size = spec.K * g.OH * g.OW, pixels = g.OH * g.OW;
-
-    // 1. the weight gradient
-    detail::conv2d_backward_weight_batch(spec, g, N, x.data(), dy.data(), dweight.data());
-
-    // 2. bias gradient: per output channel, images then pixels in order
-    if (dbias == nullptr) return;
-    parallel_for(0, spec.K, [&](int64_t k) {
-        T sum = 0;
-        for (int64_t n = 0; n < N; ++n) sum += simd::sum(pixels, dy.data() + n * dy_size + k * pixels);
-        dbias[k] = sum;
-    });
+    // the bias gradient per output channel: images in order, each plane by simd::sum
+    detail::conv2d_backward_weight_batch(spec, g, x.n(), x.data(), dy.data(), dweight.data(),
+                                         dbias);
 }
 
 }  // namespace unetpp

@@ -357,9 +357,11 @@ inline int64_t conv2d_direct_lanes_groups(int64_t c_blocks, int64_t k_blocks, in
 // runs every block of its group on a tile while that tile of dy is in L1, with the
 // accumulators parked in an L1 buffer between tiles. Each dw element is thus one unit's sum in
 // raster order of (image, pixel), so results do not depend on the thread count. ASSIGNS dw.
+// With image_sums (N*K floats, or nullptr) it also ASSIGNS image_sums[n*K + k] = simd::sum of
+// dy's plane (n, k), read while the transpose has it in cache: the bias gradient's terms.
 inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, int64_t H,
                                                 int64_t W, const float* x, const float* dy,
-                                                float* dw) {
+                                                float* dw, float* image_sums = nullptr) {
     constexpr int64_t L = DirectKernel::kLanes, CB = 3, block_floats = CB * 9 * L;
     const int64_t ld = DirectRows(W).ld, pixels = H * W, plane = (H + 2) * ld;
 
@@ -371,6 +373,10 @@ inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, 
         for (int64_t k0 = 0; k0 < s.K; k0 += L) {
             transpose_block(dy + (n * s.K + k0) * pixels, pixels, L, pixels,
                             dyt + n * pixels * s.K + k0, s.K, L);
+            if (image_sums == nullptr) continue;
+            for (int64_t k = k0; k < k0 + L; ++k) {
+                image_sums[n * s.K + k] = simd::sum(pixels, dy + (n * s.K + k) * pixels);
+            }
         }
     });
 

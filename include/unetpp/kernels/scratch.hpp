@@ -25,7 +25,8 @@ enum class ScratchSlot : int {
     kConvWeights = 3,  // rearranged (flipped, transposed) convolution weights
     kConvPartial = 4,  // per-group partial weight gradients
     kConvPackedWeights = 5,  // convolution weights packed for the GEMM microkernel
-    kCount = 6
+    kConvBias = 6,           // per-image sums of a convolution's bias gradient
+    kCount = 7
 };
 
 namespace detail {
