@@ -207,19 +207,23 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
     constexpr int64_t L = DirectKernel::kLanes, JV = DirectKernel::kMaxJV;
     const DirectRows layout(W);
     const int64_t vectors = layout.vectors, ld = layout.ld, pixels = H * W;
-    // bands as large as the scratch allows, but at least two per thread over the batch, and of
-    // even height (any split gives the same results: each output is one microkernel's sum)
+    // bands as large as the scratch allows, but at least two per thread over the batch, and
+    // as many units (images x bands) as a multiple of the thread count where the rows allow:
+    // band b holds rows [H b / bands, H (b + 1) / bands), so each thread's run of units covers
+    // the same number of rows, give or take one (any split gives the same results: each output
+    // is one microkernel's sum)
+    const int64_t threads = num_threads();
     const int64_t band_max = std::clamp<int64_t>(kDirectBandFloats / (s.C * ld) - 2, 1, H);
-    const int64_t min_bands = std::min<int64_t>(H, (2 * num_threads() + N - 1) / N);
-    const int64_t bands_wanted = std::max((H + band_max - 1) / band_max, min_bands);
-    const int64_t band = (H + bands_wanted - 1) / bands_wanted;
-    const int64_t bands = (H + band - 1) / band;
+    const int64_t min_bands = std::min<int64_t>(H, (2 * threads + N - 1) / N);
+    int64_t bands = std::max((H + band_max - 1) / band_max, min_bands);
+    while ((N * bands) % threads != 0 && bands < H) ++bands;
 
     float* wp = scratch<float>(ScratchSlot::kConvPackedWeights, s.K * s.C * 9);
     conv2d_direct_pack_weights(s, w, wp);
 
     parallel_for(0, N * bands, [&](int64_t unit) {
-        const int64_t n = unit / bands, i0 = unit % bands * band, i1 = std::min(H, i0 + band);
+        const int64_t n = unit / bands, band = unit % bands;
+        const int64_t i0 = H * band / bands, i1 = H * (band + 1) / bands;
         const int64_t rows = i1 - i0 + 2, plane = rows * ld;
         float* y_n = y + n * s.K * pixels;
         float* xp = scratch<float>(ScratchSlot::kConvColumns, s.C * plane);

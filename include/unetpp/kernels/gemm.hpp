@@ -156,8 +156,16 @@ template <class T, int NR>
 void gemm_pack_b(const GemmSpec& s, const T* b, int64_t k0, int64_t kc, int64_t j0,
                  int64_t n_valid, T* dst) {
     if (!s.trans_b) {
+        // the next strip's rows: each row of a wide B is far from the last, and the hardware
+        // prefetcher does not follow that stride, so each strip would wait on memory
+        const bool next = j0 + 2 * NR <= s.N;
         for (int64_t k = 0; k < kc; ++k) {
             const T* row = b + (k0 + k) * s.ldb + j0;
+            if (next) {
+                for (int64_t j = 0; j < NR; j += 64 / int64_t(sizeof(T))) {
+                    __builtin_prefetch(row + NR + j);
+                }
+            }
             if (n_valid == NR) {
                 std::memcpy(dst + k * NR, row, NR * sizeof(T));
             } else {
