@@ -15,9 +15,10 @@
 //                    otherwise col = W^T * dY, then col2im adds col into dx
 //   backward weight  dW[K, C*R*S] = sum_n dY_n * col_n^T
 // A 1x1, stride 1, pad 0 convolution skips im2col: x itself is the column matrix. On AVX-512
-// builds, float 3x3 stride-1 pad-1 convolutions at least kDirectMinWidth wide skip the lowering:
-// the direct kernels of conv2d_direct.hpp compute their forward (and so their backward data)
-// and their weight gradient.
+// builds, float 3x3 stride-1 pad-1 convolutions at least kDirectMinWidth wide, or exactly
+// kDirectPairWidth wide, skip the lowering: the direct kernels of conv2d_direct.hpp compute
+// their forward (and so their backward data) and their weight gradient (the lanes kernel, for
+// K = 16m and C >= 16, at any width).
 //
 // Threads: forward and backward data split (image, band of output pixels) work units over the
 // threads. Backward weight by the GEMM splits the batch into a fixed number of groups
@@ -357,8 +358,9 @@ void conv2d_backward_weight_batch(const Conv2dSpec& s, const ConvGeometry& g, in
 // Weight and bias gradients summed over the batch. x: N C H W, dy: N K OH OW, dweight: K C R S,
 // dbias: K values or nullptr. ASSIGNS dweight and dbias. Same requirements and guarantees as
 // conv2d_forward (the batch sum runs in a fixed order, independent of the thread count). Float
-// 3x3 stride-1 pad-1 layers at least kDirectMinWidth wide take the direct kernel on AVX-512
-// builds (conv2d_direct.hpp); every other shape the GEMM lowering.
+// 3x3 stride-1 pad-1 layers take a direct kernel on AVX-512 builds (conv2d_direct.hpp) when
+// K = 16m and C >= 16, or when at least kDirectMinWidth wide; every other shape the GEMM
+// lowering.
 template <class T>
 void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorView<T> dy,
                             TensorView<T> dweight, T* dbias) {

@@ -17,6 +17,9 @@
 //   2. cut the band's output rows into vectors of 16 pixels (the last of a row masked) and take
 //      them 3 at a time; for each group, for each block of 8 output channels (the last block
 //      smaller), run the microkernel over all C*9 taps.
+// Images exactly 8 pixels wide (a U-Net's bottom level) take a variant with two output rows in
+// each vector (conv2d_direct_forward_pairs), where one row per vector would leave 8 of the 16
+// lanes idle.
 // Weights are repacked once per call into blocks of 8 output channels, tap-major. Each output
 // element is one microkernel's sum in (c, r, s) order, so results do not depend on the thread
 // count. Only float on AVX-512 builds takes this path (conv2d_direct_available); elsewhere
