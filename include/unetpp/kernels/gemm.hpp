@@ -206,26 +206,42 @@ void gemm_prepacked(const GemmSpec& s, const T* a_packed, PackB&& pack_b, T* c) 
     constexpr int NR = Kernel::kNR;
     const GemmBlocking blk(s.M, s.K, Kernel::kMaxMR);
 
-    // each thread takes whole column strips; per strip, K blocks in order
+    // each thread takes whole column strips; per strip, K blocks in order. With fewer strips
+    // than threads (a short N) the row blocks are split too, into `row_groups` runs, and each
+    // (strip, run) unit packs its own B panels: the same sums, so the same bits.
     const int64_t strips = (s.N + NR - 1) / NR;
-    parallel_chunks(strips, [&](int64_t strip_lo, int64_t strip_hi) {
+    const int64_t threads = num_threads();
+    const int64_t row_groups =
+        strips >= threads ? 1 : std::min(blk.row_blocks, (threads + strips - 1) / strips);
+    auto run = [&](int64_t strip, int64_t rb_lo, int64_t rb_hi) {
         T* b_panel = scratch<T>(ScratchSlot::kGemmB, kGemmKc * NR + NR);
-        for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
-            int64_t j0 = strip * NR;
-            int64_t n_valid = std::min<int64_t>(NR, s.N - j0);
-            for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
-                int64_t k0 = even_split(s.K, blk.k_blocks, kb);
-                int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
-                pack_b(k0, kc, j0, n_valid, b_panel);
-                bool acc = s.accumulate || kb > 0;
-                for (int64_t rb = 0; rb < blk.row_blocks; ++rb) {
-                    int64_t r0 = even_split(s.M, blk.row_blocks, rb);
-                    int mr = int(even_split(s.M, blk.row_blocks, rb + 1) - r0);
-                    gemm_kernel_dispatch<Kernel>(mr, kc, a_packed + k0 * s.M + r0 * kc, b_panel,
-                                                 c + r0 * s.ldc + j0, s.ldc, n_valid, acc);
-                }
+        int64_t j0 = strip * NR;
+        int64_t n_valid = std::min<int64_t>(NR, s.N - j0);
+        for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
+            int64_t k0 = even_split(s.K, blk.k_blocks, kb);
+            int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
+            pack_b(k0, kc, j0, n_valid, b_panel);
+            bool acc = s.accumulate || kb > 0;
+            for (int64_t rb = rb_lo; rb < rb_hi; ++rb) {
+                int64_t r0 = even_split(s.M, blk.row_blocks, rb);
+                int mr = int(even_split(s.M, blk.row_blocks, rb + 1) - r0);
+                gemm_kernel_dispatch<Kernel>(mr, kc, a_packed + k0 * s.M + r0 * kc, b_panel,
+                                             c + r0 * s.ldc + j0, s.ldc, n_valid, acc);
             }
         }
+    };
+    if (row_groups == 1) {
+        parallel_chunks(strips, [&](int64_t strip_lo, int64_t strip_hi) {
+            for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
+                run(strip, 0, blk.row_blocks);
+            }
+        });
+        return;
+    }
+    parallel_for(0, strips * row_groups, [&](int64_t unit) {
+        const int64_t g = unit % row_groups;
+        run(unit / row_groups, even_split(blk.row_blocks, row_groups, g),
+            even_split(blk.row_blocks, row_groups, g + 1));
     });
 }
 
