@@ -410,3 +410,34 @@ TEST_CASE("buffers are planned once per shape and keep their storage across step
     auto params = net.parameters();
     for (std::size_t i = 0; i < params.size(); ++i) REQUIRE(params[i]->grad.data() == grads[i]);
 }
+
+TEST_CASE("inference allocates no gradient buffers and steady-state steps allocate nothing",
+          "[unet][memory]") {
+    for (bool batch_norm : {false, true}) {
+        INFO("batch norm " << batch_norm);
+        UNetConfig config;
+        config.depth = 2;
+        config.base_width = 4;
+        config.batch_norm = batch_norm;
+        UNet<float> net(config);
+        Tensor<float> x({2, 3, 16, 16}), dlogits({2, 1, 16, 16});
+        net.forward(x.view(), Mode::infer);
+        const int64_t infer_bytes = net.buffer_bytes();
+        REQUIRE(infer_bytes > 0);
+
+        net.forward(x.view(), Mode::train);
+        net.backward(dlogits.view());
+        const int64_t train_bytes = net.buffer_bytes();
+        // gradients double the activations at least, and batch norm keeps its conv outputs
+        REQUIRE(train_bytes >= 2 * infer_bytes);
+
+        // further steps and inferences at that shape, or at a smaller one, allocate nothing
+        Tensor<float> small({1, 3, 8, 8});
+        for (int step = 0; step < 2; ++step) {
+            net.forward(x.view(), Mode::train);
+            net.backward(dlogits.view());
+            net.forward(small.view(), Mode::infer);
+        }
+        REQUIRE(net.buffer_bytes() == train_bytes);
+    }
+}

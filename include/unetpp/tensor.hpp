@@ -300,6 +300,8 @@ public:
     int rank() const { return shape_.rank(); }
     int64_t dim(int i) const { return shape_[i]; }
     int64_t numel() const { return shape_.numel(); }
+    // Elements the allocation holds (at least numel(); resize to a smaller shape keeps it).
+    int64_t capacity() const { return capacity_; }
     int64_t n() const { return view().n(); }
     int64_t c() const { return view().c(); }
     int64_t h() const { return view().h(); }

@@ -147,18 +147,24 @@ public:
         conv2_.init(rng);
     }
 
-    // Resizes every buffer for input shape x (a no-op when unchanged); returns the output shape.
+    // Checks input shape x against the layers and returns the output shape. The buffers are
+    // sized when a forward or backward first needs them for that shape: an inference forward
+    // allocates two activations, a fused training forward only what its backward reads.
     Shape plan(const Shape& x) {
-        const Shape y = conv2_.output_shape(conv1_.output_shape(x));
-        for (Tensor<T>* t : {&c1_, &b1_, &a1_, &d1_, &c2_, &b2_, &out_, &grad_a_, &grad_b_}) {
-            t->resize(y);
-        }
-        return y;
+        y_shape_ = conv2_.output_shape(conv1_.output_shape(x));
+        return y_shape_;
     }
 
     // Runs the block on x (planned shape); the result is output().
     void forward(ConstTensorView<T> x, Mode mode) {
         fused_ = stage_fusion(mode);
+        // the buffers this forward writes (resize is a no-op once they have the shape)
+        const bool conv_out = fused_ == StageFusion::none || fused_ == StageFusion::relu_in_bn;
+        const bool bn_out = fused_ == StageFusion::none && batch_norm_;
+        for (Tensor<T>* t : {&a1_, &out_}) t->resize(y_shape_);
+        if (conv_out) for (Tensor<T>* t : {&c1_, &c2_}) t->resize(y_shape_);
+        if (bn_out) for (Tensor<T>* t : {&b1_, &b2_}) t->resize(y_shape_);
+        if (dropout_ && mode == Mode::train) d1_.resize(y_shape_);
         conv_stage(conv1_, bn1_, act1_, x, c1_, b1_, a1_, mode);
         ConstTensorView<T> cur = std::as_const(a1_).view();
         if (dropout_ && mode == Mode::train) {
@@ -175,6 +181,8 @@ public:
     // ReLU assign them (GradWrite::assign), so only a layer that can only add (an activation
     // layer, dropout) gets a zeroed buffer.
     void backward(ConstTensorView<T> dy, TensorView<T> dx, GradWrite write = GradWrite::add) {
+        grad_a_.resize(y_shape_);
+        grad_b_.resize(y_shape_);
         int which = 0;
         auto next = [&](GradWrite write) -> TensorView<T> {
             Tensor<T>& t = which == 0 ? grad_a_ : grad_b_;
@@ -218,6 +226,15 @@ public:
 
     const Tensor<T>& output() const { return out_; }
     void set_fusion(bool on) { fusion_ = on; }
+
+    // Elements allocated in the block's buffers.
+    int64_t buffer_capacity() const {
+        int64_t n = 0;
+        for (const Tensor<T>* t : {&c1_, &b1_, &a1_, &d1_, &c2_, &b2_, &out_, &grad_a_, &grad_b_}) {
+            n += t->capacity();
+        }
+        return n;
+    }
 
     // In forward order: conv1, bn1, conv2, bn2.
     ParameterList<T> parameters() {
@@ -284,6 +301,7 @@ private:
     BatchNorm2d<T> bn1_, bn2_;
     Activation<T> act1_, act2_;
     Dropout<T> drop_;
+    Shape y_shape_;  // the output shape of the last plan
     Tensor<T> c1_, b1_, a1_, d1_, c2_, b2_, out_;
     Tensor<T> grad_a_, grad_b_;
 };
@@ -441,6 +459,7 @@ public:
         }
         shape_check("unet backward: dlogits", dlogits.shape(), logits_.shape());
         if (dx.data() != nullptr) shape_check("unet backward: dx", dx.shape(), x_shape_);
+        plan_backward(dx.data() != nullptr);
 
         // 1. un-crop: the padded logits' gradient is zero outside the image
         grad_logits_padded_.zero();
@@ -523,6 +542,26 @@ public:
     const UNetConfig& config() const { return config_; }
     const Tensor<T>& logits() const { return logits_; }
 
+    // Bytes allocated in the model's activation and gradient buffers (not the parameters, the
+    // kernels' scratch or the layers' own caches). An inference forward allocates only the
+    // activations it writes; the first backward at a shape adds the gradient buffers.
+    int64_t buffer_bytes() const {
+        int64_t n = input_.capacity() + grad_input_.capacity() + grad_bottleneck_.capacity() +
+                    logits_padded_.capacity() + grad_logits_padded_.capacity() +
+                    logits_.capacity() + probabilities_.capacity();
+        for (const Level& lv : level_) {
+            for (const Tensor<T>* t : {&lv.pooled, &lv.up, &lv.cat, &lv.grad_pooled, &lv.grad_up,
+                                       &lv.grad_cat, &lv.grad_skip}) {
+                n += t->capacity();
+            }
+        }
+        for (const Tensor<T>& t : grad_dec_out_) n += t.capacity();
+        for (const auto& e : enc_) n += e.buffer_capacity();
+        for (const auto& d : dec_) n += d.buffer_capacity();
+        n += bottleneck_.buffer_capacity();
+        return n * int64_t(sizeof(T));
+    }
+
     // On (the default), each convolution block fuses its ReLU into the convolution's stores, and
     // in inference also its batch norm into the weights (detail::ConvBlock). Off, every layer
     // runs on its own: the training results are the same bits either way, inference results the
@@ -536,6 +575,7 @@ public:
 private:
     // Per-level buffers owned by the model (the blocks own their own intermediates).
     struct Level {
+        Shape skip_shape;  // the encoder block's output, which the decoder's concat takes
         Tensor<T> pooled, up, cat;
         Tensor<T> grad_pooled, grad_up, grad_cat, grad_skip;
     };
@@ -571,34 +611,39 @@ private:
         pad_.left = (pad_.Wp - pad_.W) / 2;
 
         input_.resize(Shape{x[0], x[1], pad_.Hp, pad_.Wp});
-        grad_input_.resize(input_.shape());
         Shape cur = input_.shape();
-        std::vector<Shape> skip(config_.depth);
         for (int64_t l = 0; l < config_.depth; ++l) {
-            skip[l] = enc_[l].plan(cur);
-            cur = pool_[l].output_shape(skip[l]);
+            level_[l].skip_shape = enc_[l].plan(cur);
+            cur = pool_[l].output_shape(level_[l].skip_shape);
             level_[l].pooled.resize(cur);
-            level_[l].grad_pooled.resize(cur);
-            level_[l].grad_skip.resize(skip[l]);
         }
         cur = bottleneck_.plan(cur);
-        grad_bottleneck_.resize(cur);
         grad_dec_out_.resize(config_.depth);
         for (int64_t l = config_.depth - 1; l >= 0; --l) {
             Level& lv = level_[l];
-            const Shape up = up_[l].output_shape(cur);
-            lv.up.resize(up);
-            lv.grad_up.resize(up);
-            const Shape cat = concat_[l].output_shape(up, skip[l]);
-            lv.cat.resize(cat);
-            lv.grad_cat.resize(cat);
-            cur = dec_[l].plan(cat);
-            grad_dec_out_[l].resize(cur);
+            lv.up.resize(up_[l].output_shape(cur));
+            lv.cat.resize(concat_[l].output_shape(lv.up.shape(), lv.skip_shape));
+            cur = dec_[l].plan(lv.cat.shape());
         }
         logits_padded_.resize(head_.output_shape(cur));
-        grad_logits_padded_.resize(logits_padded_.shape());
         logits_.resize(Shape{x[0], config_.out_channels, pad_.H, pad_.W});
         x_shape_ = x;
+    }
+
+    // The gradient buffers for the planned shape, sized at the first backward that needs them
+    // (no-ops after that): inference never allocates them.
+    void plan_backward(bool input_grad) {
+        for (int64_t l = 0; l < config_.depth; ++l) {
+            Level& lv = level_[l];
+            lv.grad_pooled.resize(lv.pooled.shape());
+            lv.grad_skip.resize(lv.skip_shape);
+            lv.grad_up.resize(lv.up.shape());
+            lv.grad_cat.resize(lv.cat.shape());
+            grad_dec_out_[l].resize(dec_[l].output().shape());
+        }
+        grad_bottleneck_.resize(bottleneck_.output().shape());
+        grad_logits_padded_.resize(logits_padded_.shape());
+        if (input_grad) grad_input_.resize(input_.shape());
     }
 
     UNetConfig config_;
