@@ -67,3 +67,21 @@ TEST_CASE("activation backward after an inference forward is refused with the la
     REQUIRE_THROWS_WITH(relu.forward(x.view(), wrong.view(), Mode::train),
                         Catch::Contains("relu \"enc1.act1\""));
 }
+
+TEST_CASE("elu and sigmoid name themselves in errors; elu refuses a non-positive alpha",
+          "[elu][sigmoid][errors]") {
+    Tensor<float> x({1, 2, 3, 3}), y({1, 2, 3, 3}), dx({1, 2, 3, 3}), wrong({1, 2, 3, 4});
+    unetpp::ELU<float> elu("dec2.act2");
+    REQUIRE_THROWS_WITH(elu.forward(x.view(), wrong.view(), Mode::train),
+                        Catch::Contains("elu \"dec2.act2\""));
+    REQUIRE_THROWS_WITH(elu.backward(y.view(), dx.view()),
+                        Catch::Contains("elu \"dec2.act2\": backward called without"));
+    unetpp::Sigmoid<float> sigmoid("head.act");
+    sigmoid.forward(x.view(), y.view(), Mode::train);
+    REQUIRE_THROWS_WITH(sigmoid.backward(wrong.view(), dx.view()),
+                        Catch::Contains("sigmoid \"head.act\": dy"));
+    REQUIRE_THROWS_WITH(unetpp::ELU<float>("e", unetpp::ELUSpec{0.0}),
+                        Catch::Contains("elu \"e\": alpha must be positive, got 0"));
+    REQUIRE_THROWS_WITH(unetpp::ELU<float>("e", unetpp::ELUSpec{-1.0}),
+                        Catch::Contains("got -1"));
+}

@@ -4,14 +4,15 @@
 //   y = x                    for x > 0          dx += dy                 for y > 0
 //   y = alpha (e^x - 1)      for x <= 0         dx += dy * (y + alpha)   for y <= 0
 //
-// The derivative is read off y, so only the output is kept. Any shape, contiguous.
+// The derivative is read off y, so only the output is kept. Any shape, contiguous. Forward,
+// backward and their checks are those of detail::OutputActivation.
 
 #include <string>
+#include <utility>
 
 #include "unetpp/error.hpp"
 #include "unetpp/kernels/activation.hpp"
-#include "unetpp/parameter.hpp"
-#include "unetpp/tensor.hpp"
+#include "unetpp/layers/output_activation.hpp"
 
 namespace unetpp {
 
@@ -19,54 +20,29 @@ struct ELUSpec {
     double alpha = 1.0;
 };
 
-// What backward needs: a view of the output, kept alive by the caller.
 template <class T>
-struct ELUCache {
-    ConstTensorView<T> y;
-};
-
-template <class T>
-class ELU {
+class ELU : public detail::OutputActivation<T, ELU<T>> {
 public:
+    static constexpr const char* kKind = "elu";
+
     ELU() = default;
-    explicit ELU(std::string name, const ELUSpec& spec = {}) : name_(std::move(name)), spec_(spec) {
+    explicit ELU(std::string name, const ELUSpec& spec = {})
+        : detail::OutputActivation<T, ELU<T>>(std::move(name)), spec_(spec) {
         if (!(spec.alpha > 0)) {
-            throw Error(detail::concat("elu \"", name_, "\": alpha must be positive, got ",
-                                       spec.alpha));
+            throw Error(this->where(detail::concat("alpha must be positive, got ", spec.alpha)
+                                        .c_str()));
         }
     }
 
-    Shape output_shape(const Shape& x) const { return x; }
-
-    // ASSIGNS y = elu(x). Mode::train keeps a view of y.
-    void forward(ConstTensorView<T> x, TensorView<T> y, Mode mode) {
-        shape_check(where("output").c_str(), y.shape(), x.shape());
-        elu_forward(spec_.alpha, x, y);
-        cache_.y = mode == Mode::train ? ConstTensorView<T>(y) : ConstTensorView<T>();
-    }
-
-    // Gradient contract: ADDS dy * elu'(x) into dx; no parameters.
-    void backward(ConstTensorView<T> dy, TensorView<T> dx) {
-        if (cache_.y.data() == nullptr) {
-            throw Error(where("backward called without a Mode::train forward"));
-        }
-        shape_check(where("dy").c_str(), dy.shape(), cache_.y.shape());
-        shape_check(where("dx").c_str(), dx.shape(), cache_.y.shape());
-        elu_backward(spec_.alpha, cache_.y, dy, dx);
-    }
-
-    ParameterList<T> parameters() { return {}; }
-    const std::string& name() const { return name_; }
     const ELUSpec& spec() const { return spec_; }
 
-private:
-    std::string where(const char* what) const {
-        return detail::concat("elu \"", name_, "\": ", what);
+    void apply(ConstTensorView<T> x, TensorView<T> y) { elu_forward(spec_.alpha, x, y); }
+    void gradient(ConstTensorView<T> y, ConstTensorView<T> dy, TensorView<T> dx) {
+        elu_backward(spec_.alpha, y, dy, dx);
     }
 
-    std::string name_;
+private:
     ELUSpec spec_;
-    ELUCache<T> cache_;
 };
 
 }  // namespace unetpp
