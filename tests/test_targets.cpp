@@ -135,7 +135,7 @@ TEST_CASE("the separable distance transform matches brute force", "[targets][edt
                 features.labels[size_t(p)] = f ? 1 : 0;
                 grid[size_t(p)] = f ? 0.0f : unetpp::detail::kEdtInfinity;
             }
-            unetpp::detail::edt_2d(grid, h, w);
+            unetpp::detail::squared_distance_2d(grid.data(), h, w);
             for (int64_t p = 0; p < h * w; ++p) {
                 double d = brute_distance(features, p / w, p % w, 1);
                 INFO("h=" << h << " w=" << w << " p=" << p);

@@ -36,6 +36,7 @@
 #include <limits>
 #include <vector>
 
+#include "unetpp/detail/distance_transform.hpp"
 #include "unetpp/error.hpp"
 #include "unetpp/label_map.hpp"
 #include "unetpp/tensor.hpp"
@@ -64,58 +65,8 @@ inline int targets_channel_count(const TargetSpec& spec) {
 
 namespace detail {
 
+// "No feature here" for squared_distance_2d: large, and finite so that the envelope works.
 constexpr float kEdtInfinity = 1e20f;
-
-// Squared distance transform of a sampled function in 1-D (Felzenszwalb and Huttenlocher,
-// "Distance transforms of sampled functions", Theory of Computing 8, 2012):
-// d[q] = min_p (q - p)^2 + f[p]. f, d have n elements; v, z are scratch of n and n + 1.
-inline void edt_1d(const float* f, int64_t n, float* d, int64_t* v, float* z) {
-    constexpr float inf = std::numeric_limits<float>::infinity();
-    // 1. lower envelope of the parabolas rooted at (p, f[p]); z holds their boundaries
-    int64_t k = 0;
-    v[0] = 0;
-    z[0] = -inf;
-    z[1] = inf;
-    for (int64_t q = 1; q < n; ++q) {
-        float s;
-        while (true) {
-            int64_t p = v[k];
-            s = ((f[q] + float(q * q)) - (f[p] + float(p * p))) / float(2 * (q - p));
-            if (s > z[k]) break;
-            --k;
-        }
-        ++k;
-        v[k] = q;
-        z[k] = s;
-        z[k + 1] = inf;
-    }
-    // 2. read the envelope at every q
-    k = 0;
-    for (int64_t q = 0; q < n; ++q) {
-        while (z[k + 1] < float(q)) ++k;
-        float dq = float(q - v[k]);
-        d[q] = dq * dq + f[v[k]];
-    }
-}
-
-// In place: grid (h x w) holds 0 at feature pixels and kEdtInfinity elsewhere; on return it
-// holds the squared Euclidean distance to the nearest feature pixel (kEdtInfinity-ish if none).
-inline void edt_2d(std::vector<float>& grid, int64_t h, int64_t w) {
-    int64_t n = std::max(h, w);
-    auto count = static_cast<size_t>(n);
-    std::vector<float> f(count), d(count), z(count + 1);
-    std::vector<int64_t> v(static_cast<size_t>(n));
-    for (int64_t x = 0; x < w; ++x) {  // columns
-        for (int64_t y = 0; y < h; ++y) f[size_t(y)] = grid[size_t(y * w + x)];
-        edt_1d(f.data(), h, d.data(), v.data(), z.data());
-        for (int64_t y = 0; y < h; ++y) grid[size_t(y * w + x)] = d[size_t(y)];
-    }
-    for (int64_t y = 0; y < h; ++y) {  // rows
-        float* row = grid.data() + y * w;
-        edt_1d(row, w, d.data(), v.data(), z.data());
-        std::copy(d.begin(), d.begin() + w, row);
-    }
-}
 
 // Bounding box [y0, y1) x [x0, x1) of every label 1..max_label (empty boxes for absent labels).
 struct LabelBox {
@@ -215,7 +166,7 @@ inline void targets_distance(const LabelMap& labels, float* out) {
             }
         }
         // 2. distance to the nearest non-member, normalised by this nucleus's maximum
-        edt_2d(grid, gh, gw);
+        squared_distance_2d(grid.data(), gh, gw);
         float peak = 0.0f;
         for (float g : grid) peak = std::max(peak, g);
         float inv = peak > 0.0f ? 1.0f / std::sqrt(peak) : 0.0f;
@@ -277,7 +228,7 @@ inline Tensor<float> weight_map_make(const WeightSpec& spec, const LabelMap& lab
                 if (labels.at(y, x) == int32_t(l)) grid[size_t((y - y0) * gw + (x - x0))] = 0.0f;
             }
         }
-        detail::edt_2d(grid, gh, gw);
+        detail::squared_distance_2d(grid.data(), gh, gw);
         for (int64_t y = y0; y < y1; ++y) {
             for (int64_t x = x0; x < x1; ++x) {
                 float d = std::sqrt(grid[size_t((y - y0) * gw + (x - x0))]);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "unetpp/detail/distance_transform.hpp"
 #include "unetpp/label_map.hpp"
 #include "unetpp/post/connected_components.hpp"
 #include "unetpp/tensor.hpp"
@@ -120,41 +121,6 @@ inline LabelMap morphology_dilate(const LabelMap& mask) {
     return out;
 }
 
-namespace detail {
-
-// One-dimensional squared distance transform of Felzenszwalb and Huttenlocher, "Distance
-// Transforms of Sampled Functions" (Theory of Computing 8, 2012): d[q] = min_p (q-p)^2 + f[p],
-// the lower envelope of parabolas. f, d have n entries; v, z are scratch of n and n+1.
-inline void distance_1d(const double* f, int64_t n, double* d, int64_t* v, double* z) {
-    const double inf = std::numeric_limits<double>::infinity();
-    int64_t k = 0;
-    v[0] = 0;
-    z[0] = -inf;
-    z[1] = inf;
-    for (int64_t q = 1; q < n; ++q) {
-        double s;
-        while (true) {
-            int64_t p = v[k];
-            s = ((f[q] + double(q) * q) - (f[p] + double(p) * p)) / (2.0 * double(q - p));
-            if (s > z[k] || k == 0) break;
-            --k;
-        }
-        if (s <= z[k]) s = z[k];
-        ++k;
-        v[k] = q;
-        z[k] = s;
-        z[k + 1] = inf;
-    }
-    k = 0;
-    for (int64_t q = 0; q < n; ++q) {
-        while (z[k + 1] < double(q)) ++k;
-        double dq = double(q - v[k]);
-        d[q] = dq * dq + f[v[k]];
-    }
-}
-
-}  // namespace detail
-
 // Exact Euclidean distance from every pixel to the nearest background (0) pixel of `mask`:
 // 0 on the background, >= 1 on the foreground, as a {H, W} tensor. Only in-image background
 // counts (as scipy's distance_transform_edt); a mask with no background at all gets
@@ -168,19 +134,8 @@ inline Tensor<float> morphology_distance(const LabelMap& mask) {
     std::vector<double> grid(static_cast<size_t>(h * w));
     for (int64_t p = 0; p < h * w; ++p) grid[p] = mask.labels[p] == 0 ? 0.0 : far;
 
-    // 1. columns, then 2. rows, each an exact 1-D transform of the previous result
-    int64_t n = std::max(h, w);
-    std::vector<double> f(n), d(n), z(n + 1);
-    std::vector<int64_t> v(n);
-    for (int64_t x = 0; x < w; ++x) {
-        for (int64_t y = 0; y < h; ++y) f[y] = grid[y * w + x];
-        detail::distance_1d(f.data(), h, d.data(), v.data(), z.data());
-        for (int64_t y = 0; y < h; ++y) grid[y * w + x] = d[y];
-    }
-    for (int64_t y = 0; y < h; ++y) {
-        detail::distance_1d(&grid[y * w], w, d.data(), v.data(), z.data());
-        for (int64_t x = 0; x < w; ++x) out[y * w + x] = float(std::sqrt(std::min(d[x], big)));
-    }
+    detail::squared_distance_2d(grid.data(), h, w);
+    for (int64_t p = 0; p < h * w; ++p) out[p] = float(std::sqrt(std::min(grid[p], big)));
     return out;
 }
 
