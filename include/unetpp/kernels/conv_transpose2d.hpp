@@ -206,6 +206,22 @@ struct ConvTranspose2dUnits {
     }
 };
 
+// A unit's input X[C, cols] as a matrix: in place for a band of one image (rows hw apart),
+// or the g small images copied side by side into scratch (rows cols apart). Sets ld.
+template <class T>
+const T* conv_transpose2d_unit_input(const T* x, int64_t C, int64_t hw, int64_t n0, int64_t g,
+                                     int64_t i0, int64_t W, int64_t cols, int64_t& ld) {
+    const T* xb = x + n0 * C * hw + i0 * W;
+    ld = hw;
+    if (g == 1) return xb;
+    T* xs = scratch<T>(ScratchSlot::kConvPartial, C * cols);
+    for (int64_t m = 0; m < g; ++m)
+        for (int64_t c = 0; c < C; ++c)
+            std::copy_n(xb + (m * C + c) * hw, hw, xs + c * cols + m * hw);
+    ld = cols;
+    return xs;
+}
+
 // y[k, 2(i0+i)+r, 2j+s] = yp[(4k + 2r + s), i W + j] + b[k] for i < rows: scatters one image's
 // band of Y' (rows ld apart) into y (one image, K x 2H x 2W).
 template <class T>
@@ -270,15 +286,9 @@ void conv_transpose2d_forward(const ConvTranspose2dSpec& spec, ConstTensorView<T
         const int64_t cols = g * rows * W;
 
         // 1. the unit's X[C, cols]: a band of one image in place, or small images copied
-        const T* xb = x.data() + n0 * C * hw + i0 * W;
-        int64_t ldb = hw;
-        if (g > 1) {
-            T* xs = scratch<T>(ScratchSlot::kConvPartial, C * cols);
-            for (int64_t m = 0; m < g; ++m)
-                for (int64_t c = 0; c < C; ++c)
-                    std::copy_n(xb + (m * C + c) * hw, hw, xs + c * cols + m * hw);
-            xb = xs, ldb = cols;
-        }
+        int64_t ldb = 0;
+        const T* xb =
+            detail::conv_transpose2d_unit_input(x.data(), C, hw, n0, g, i0, W, cols, ldb);
 
         // 2. Y'[4K, cols] = W[C, 4K]^T * X[C, cols]
         T* yp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * cols);
@@ -368,15 +378,9 @@ void conv_transpose2d_backward_weight(const ConvTranspose2dSpec& spec, ConstTens
             const int64_t cols = g * rows * W;
 
             // 1a. the unit's X[C, cols] (in place for one image) and G[4K, cols]
-            const T* xb = x.data() + n0 * C * hw + i0 * W;
-            int64_t lda = hw;
-            if (g > 1) {
-                T* xs = scratch<T>(ScratchSlot::kConvPartial, C * cols);
-                for (int64_t m = 0; m < g; ++m)
-                    for (int64_t c = 0; c < C; ++c)
-                        std::copy_n(xb + (m * C + c) * hw, hw, xs + c * cols + m * hw);
-                xb = xs, lda = cols;
-            }
+            int64_t lda = 0;
+            const T* xb =
+                detail::conv_transpose2d_unit_input(x.data(), C, hw, n0, g, i0, W, cols, lda);
             T* gp = scratch<T>(ScratchSlot::kConvColumns, 4 * K * cols);
             for (int64_t m = 0; m < g; ++m) {
                 detail::conv_transpose2d_gather(K, H, W, i0, rows,
