@@ -274,6 +274,44 @@ TEST_CASE("conv2d gives bit-identical results on 1 and 2 threads", "[conv2d][thr
     }
 }
 
+#if defined(UNETPP_SIMD_AVX512)
+TEST_CASE("lanes weight gradient taken in chunks of images gives the bits of one chunk",
+          "[conv2d][lanes][threads]") {
+    unetpp::Rng rng(31);
+    const Case cases[] = {{5, 16, 16, 9, 20, 3, 3, 1, 1}, {7, 19, 32, 8, 8, 3, 3, 1, 1}};
+    for (const Case& t : cases) {
+        INFO(describe(t));
+        Conv2dSpec s = spec_of(t);
+        auto x = random_tensor<float>(Shape{t.N, t.C, t.H, t.W}, rng);
+        auto dy = random_tensor<float>(y_shape(t), rng);
+        Tensor<float> ref(Shape{t.K, t.C, 3, 3}), db(Shape{t.K});
+        unetpp::conv2d_backward_weight_reference<float>(s, x, dy, ref, db.data());
+        Tensor<float> whole(ref.shape());
+        std::vector<float> sums_whole(size_t(t.N * t.K));
+        unetpp::detail::conv2d_direct_backward_weight_lanes(s, t.N, t.H, t.W, x.data(), dy.data(),
+                                                            whole.data(), sums_whole.data());
+        require_close("lanes weight gradient", t, whole, ref, kFloatTolerance);
+        // chunk_bytes 1: one image per thread per chunk, on 1 and 2 threads
+        for (int threads = 1; threads <= 2; ++threads) {
+            unetpp::set_num_threads(threads);
+            REQUIRE(unetpp::detail::conv2d_direct_lanes_chunk(t.N, 1000, threads, 1) == threads);
+            Tensor<float> chunked(ref.shape());
+            std::vector<float> sums(size_t(t.N * t.K));
+            unetpp::detail::conv2d_direct_backward_weight_lanes(
+                s, t.N, t.H, t.W, x.data(), dy.data(), chunked.data(), sums.data(), 1);
+            REQUIRE(std::equal(chunked.begin(), chunked.end(), whole.begin()));
+            REQUIRE(sums == sums_whole);
+        }
+        unetpp::set_num_threads(0);
+    }
+    // chunks: a multiple of the thread count within the budget, at least one image a thread
+    REQUIRE(unetpp::detail::conv2d_direct_lanes_chunk(16, 100, 2, 550) == 4);
+    REQUIRE(unetpp::detail::conv2d_direct_lanes_chunk(16, 100, 1, 550) == 5);
+    REQUIRE(unetpp::detail::conv2d_direct_lanes_chunk(3, 100, 2, 1 << 20) == 3);
+    REQUIRE(unetpp::detail::conv2d_direct_lanes_chunk(1, 100, 2, 1) == 1);
+}
+#endif
+
 TEST_CASE("conv2d works inside a parallel_for body", "[conv2d][threads]") {
     unetpp::Rng rng(24);
     Case t{2, 4, 5, 6, 6, 3, 3, 1, 1};

@@ -355,83 +355,115 @@ inline int64_t conv2d_direct_lanes_groups(int64_t c_blocks, int64_t k_blocks, in
     return groups;
 }
 
-// Weight gradient when K is a multiple of 16, with the output channels in the lanes: the
-// batch is zero-padded as in conv2d_direct_backward_weight and dy is transposed to pixel-major
-// (N planes of H*W pixels of K floats), both in the calling thread's scratch. The input
-// channels are cut into blocks of 2 or 3 (run_weight_lanes keeps 9 accumulators a channel in
-// registers) and the blocks into groups (conv2d_direct_lanes_groups). A work unit is (16 output
-// channels, one group); it walks the images and tiles of kDirectLanesTilePixels pixels, and
-// runs every block of its group on a tile while that tile of dy is in L1, with the
-// accumulators parked in an L1 buffer between tiles. Each dw element is thus one unit's sum in
-// raster order of (image, pixel), so results do not depend on the thread count. ASSIGNS dw.
-// With image_sums (N*K floats, or nullptr) it also ASSIGNS image_sums[n*K + k] = simd::sum of
-// dy's plane (n, k), read while the transpose has it in cache: the bias gradient's terms.
+// Bytes of padded input and transposed dy per chunk of images of the lanes weight gradient:
+// one chunk is prepared and then consumed while it is still in the last-level cache.
+constexpr int64_t kDirectLanesChunkBytes = int64_t(4) << 20;
+
+// Images per chunk for the lanes weight gradient: as many as fit in chunk_bytes, rounded down
+// to a multiple of the thread count (so that the preparing pass keeps every thread busy), but
+// at least one per thread and at most N.
+inline int64_t conv2d_direct_lanes_chunk(int64_t N, int64_t image_bytes, int64_t threads,
+                                         int64_t chunk_bytes) {
+    int64_t chunk = std::max<int64_t>(1, chunk_bytes / std::max<int64_t>(1, image_bytes));
+    chunk = std::max(chunk / threads * threads, threads);
+    return std::min(chunk, N);
+}
+
+// Weight gradient when K is a multiple of 16, with the output channels in the lanes. The batch
+// is taken in chunks of images (conv2d_direct_lanes_chunk). For each chunk, the images are
+// zero-padded as in conv2d_direct_backward_weight and dy is transposed to pixel-major (planes
+// of H*W pixels of K floats), in the calling thread's scratch; then the work units read them.
+// The input channels are cut into blocks of 2 or 3 (run_weight_lanes keeps 9 accumulators a
+// channel in registers) and the blocks into groups (conv2d_direct_lanes_groups). A work unit
+// is (16 output channels, one group); it walks the chunk's images and tiles of
+// kDirectLanesTilePixels pixels, and runs every block of its group on a tile while that tile
+// of dy is in L1. Its accumulators (one dw's worth for all units, in the calling thread's
+// scratch) carry over from chunk to chunk. Each dw element is thus one unit's sum in raster
+// order of (image, pixel): results depend neither on the thread count nor on the chunk size.
+// ASSIGNS dw. With image_sums (N*K floats, or nullptr) it also ASSIGNS image_sums[n*K + k] =
+// simd::sum of dy's plane (n, k), read while the transpose has it in cache: the bias
+// gradient's terms.
 inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, int64_t H,
                                                 int64_t W, const float* x, const float* dy,
-                                                float* dw, float* image_sums = nullptr) {
+                                                float* dw, float* image_sums = nullptr,
+                                                int64_t chunk_bytes = kDirectLanesChunkBytes) {
     constexpr int64_t L = DirectKernel::kLanes, CB = 3, block_floats = CB * 9 * L;
-    const int64_t ld = DirectRows(W).ld, pixels = H * W, plane = (H + 2) * ld;
-
-    // 1. padded input and transposed output gradient, images in parallel
-    float* xp = scratch<float>(ScratchSlot::kConvColumns, N * s.C * plane);
-    float* dyt = scratch<float>(ScratchSlot::kConvWeights, N * pixels * s.K);
-    parallel_for(0, N, [&](int64_t n) {
-        conv2d_direct_pad_band(s, H, W, x + n * s.C * pixels, 0, H, ld, xp + n * s.C * plane);
-        for (int64_t k0 = 0; k0 < s.K; k0 += L) {
-            transpose_block(dy + (n * s.K + k0) * pixels, pixels, L, pixels,
-                            dyt + n * pixels * s.K + k0, s.K, L);
-            if (image_sums == nullptr) continue;
-            for (int64_t k = k0; k < k0 + L; ++k) {
-                image_sums[n * s.K + k] = simd::sum(pixels, dy + (n * s.K + k) * pixels);
-            }
-        }
-    });
-
-    // 2. units of (16 output channels, group of channel blocks), each over the whole batch;
-    // block b holds input channels [b*C/c_blocks, (b+1)*C/c_blocks): 2 or 3 of them, as C >= 4
     UNETPP_ASSERT(s.C >= 4, "conv2d_direct_backward_weight_lanes: needs C >= 4, got " << s.C);
+    const int64_t ld = DirectRows(W).ld, pixels = H * W, plane = (H + 2) * ld;
+    const int64_t threads = num_threads();
+    const int64_t image_floats = s.C * plane + pixels * s.K;
+    const int64_t chunk = conv2d_direct_lanes_chunk(N, image_floats * int64_t(sizeof(float)),
+                                                    threads, chunk_bytes);
+    float* xp = scratch<float>(ScratchSlot::kConvColumns, chunk * s.C * plane);
+    float* dyt = scratch<float>(ScratchSlot::kConvWeights, chunk * pixels * s.K);
+
+    // units of (16 output channels, group of channel blocks); block b holds input channels
+    // [b*C/c_blocks, (b+1)*C/c_blocks): 2 or 3 of them, as C >= 4
     const int64_t k_blocks = s.K / L, c_blocks = (s.C + CB - 1) / CB;
-    const int64_t groups = conv2d_direct_lanes_groups(c_blocks, k_blocks, num_threads());
+    const int64_t groups = conv2d_direct_lanes_groups(c_blocks, k_blocks, threads);
     const int64_t tile = std::clamp<int64_t>(kDirectLanesTilePixels / W, 1, H);
     auto block_channel = [&](int64_t b) { return b * s.C / c_blocks; };
-    parallel_for(0, k_blocks * groups, [&](int64_t unit) {
-        // units of one group are consecutive, so a thread's run of them reuses the group's
-        // input from L2 across the output blocks
-        const int64_t group = unit / k_blocks, k0 = unit % k_blocks * L;
-        const int64_t b0 = group * c_blocks / groups, b1 = (group + 1) * c_blocks / groups;
-        float* acc = scratch<float>(ScratchSlot::kConvPartial, (b1 - b0) * block_floats);
-        std::fill(acc, acc + (b1 - b0) * block_floats, 0.0f);
-        for (int64_t n = 0; n < N; ++n) {
-            for (int64_t i0 = 0; i0 < H; i0 += tile) {
-                const int64_t rows = std::min(tile, H - i0);
-                const float* d_tile = dyt + (n * pixels + i0 * W) * s.K + k0;
-                for (int64_t b = b0; b < b1; ++b) {
-                    const int64_t c0 = block_channel(b), cb = block_channel(b + 1) - c0;
-                    const float* x_tile = xp + (n * s.C + c0) * plane + i0 * ld;
-                    float* a = acc + (b - b0) * block_floats;
-                    if (cb == 3) {
-                        DirectKernel::run_weight_lanes<3>(rows, W, x_tile, plane, ld, d_tile,
-                                                          s.K, a);
-                    } else {
-                        DirectKernel::run_weight_lanes<2>(rows, W, x_tile, plane, ld, d_tile,
-                                                          s.K, a);
+    // block b of output block kb accumulates at acc + (kb * c_blocks + b) * block_floats
+    float* acc = scratch<float>(ScratchSlot::kConvPartial, k_blocks * c_blocks * block_floats);
+
+    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+        const int64_t images = std::min(chunk, N - n0);
+        // 1. the chunk's padded input and transposed output gradient, images in parallel
+        parallel_for(0, images, [&](int64_t i) {
+            const int64_t n = n0 + i;
+            conv2d_direct_pad_band(s, H, W, x + n * s.C * pixels, 0, H, ld, xp + i * s.C * plane);
+            for (int64_t k0 = 0; k0 < s.K; k0 += L) {
+                transpose_block(dy + (n * s.K + k0) * pixels, pixels, L, pixels,
+                                dyt + i * pixels * s.K + k0, s.K, L);
+                if (image_sums == nullptr) continue;
+                for (int64_t k = k0; k < k0 + L; ++k) {
+                    image_sums[n * s.K + k] = simd::sum(pixels, dy + (n * s.K + k) * pixels);
+                }
+            }
+        });
+
+        // 2. every unit over the chunk's images
+        const bool first = n0 == 0, last = n0 + images == N;
+        parallel_for(0, k_blocks * groups, [&](int64_t unit) {
+            // units of one group are consecutive, so a thread's run of them reuses the group's
+            // input from L2 across the output blocks
+            const int64_t group = unit / k_blocks, kblock = unit % k_blocks, k0 = kblock * L;
+            const int64_t b0 = group * c_blocks / groups, b1 = (group + 1) * c_blocks / groups;
+            float* unit_acc = acc + (kblock * c_blocks + b0) * block_floats;
+            if (first) std::fill(unit_acc, unit_acc + (b1 - b0) * block_floats, 0.0f);
+            for (int64_t i = 0; i < images; ++i) {
+                for (int64_t i0 = 0; i0 < H; i0 += tile) {
+                    const int64_t rows = std::min(tile, H - i0);
+                    const float* d_tile = dyt + (i * pixels + i0 * W) * s.K + k0;
+                    for (int64_t b = b0; b < b1; ++b) {
+                        const int64_t c0 = block_channel(b), cb = block_channel(b + 1) - c0;
+                        const float* x_tile = xp + (i * s.C + c0) * plane + i0 * ld;
+                        float* a = unit_acc + (b - b0) * block_floats;
+                        if (cb == 3) {
+                            DirectKernel::run_weight_lanes<3>(rows, W, x_tile, plane, ld, d_tile,
+                                                              s.K, a);
+                        } else {
+                            DirectKernel::run_weight_lanes<2>(rows, W, x_tile, plane, ld, d_tile,
+                                                              s.K, a);
+                        }
                     }
                 }
             }
-        }
-        // 3. accumulators to dw: block b's vector (c * 9 + tap) holds 16 output channels
-        for (int64_t b = b0; b < b1; ++b) {
-            const int64_t c0 = block_channel(b), cb = block_channel(b + 1) - c0;
-            const float* a = acc + (b - b0) * block_floats;
-            for (int64_t c = 0; c < cb; ++c) {
-                for (int64_t tap = 0; tap < 9; ++tap) {
-                    for (int64_t kk = 0; kk < L; ++kk) {
-                        dw[((k0 + kk) * s.C + c0 + c) * 9 + tap] = a[(c * 9 + tap) * L + kk];
+            if (!last) return;
+            // 3. accumulators to dw: block b's vector (c * 9 + tap) holds 16 output channels
+            for (int64_t b = b0; b < b1; ++b) {
+                const int64_t c0 = block_channel(b), cb = block_channel(b + 1) - c0;
+                const float* a = unit_acc + (b - b0) * block_floats;
+                for (int64_t c = 0; c < cb; ++c) {
+                    for (int64_t tap = 0; tap < 9; ++tap) {
+                        for (int64_t kk = 0; kk < L; ++kk) {
+                            dw[((k0 + kk) * s.C + c0 + c) * 9 + tap] = a[(c * 9 + tap) * L + kk];
+                        }
                     }
                 }
             }
-        }
-    });
+        });
+    }
 }
 
 }  // namespace detail
