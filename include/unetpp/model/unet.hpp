@@ -158,17 +158,10 @@ public:
     // Runs the block on x (planned shape); the result is output().
     void forward(ConstTensorView<T> x, Mode mode) {
         fused_ = stage_fusion(mode);
-        // the buffers this forward writes (resize is a no-op once they have the shape)
-        const bool conv_out = fused_ == StageFusion::none || fused_ == StageFusion::relu_in_bn;
-        const bool bn_out = fused_ == StageFusion::none && batch_norm_;
-        for (Tensor<T>* t : {&a1_, &out_}) t->resize(y_shape_);
-        if (conv_out) for (Tensor<T>* t : {&c1_, &c2_}) t->resize(y_shape_);
-        if (bn_out) for (Tensor<T>* t : {&b1_, &b2_}) t->resize(y_shape_);
-        if (dropout_ && mode == Mode::train) d1_.resize(y_shape_);
         conv_stage(conv1_, bn1_, act1_, x, c1_, b1_, a1_, mode);
         ConstTensorView<T> cur = std::as_const(a1_).view();
         if (dropout_ && mode == Mode::train) {
-            drop_.forward(cur, d1_.view(), mode);
+            drop_.forward(cur, sized(d1_), mode);
             cur = std::as_const(d1_).view();
         }
         conv_stage(conv2_, bn2_, act2_, cur, c2_, b2_, out_, mode);
@@ -176,19 +169,17 @@ public:
 
     // Gradient contract: ADDS the input gradient into dx (skipped for an empty dx;
     // GradWrite::assign ASSIGNS it); ASSIGNS the parameter gradients of every layer in the
-    // block. The gradients between its layers go
-    // into the block's own two buffers, in turn: the convolutions, the batch norms and a fused
-    // ReLU assign them (GradWrite::assign), so only a layer that can only add (an activation
-    // layer, dropout) gets a zeroed buffer.
+    // block. The gradients between its layers go into the block's own two buffers, in turn:
+    // the convolutions, the batch norms and a fused ReLU assign them (GradWrite::assign), so
+    // only a layer that can only add (an activation layer, dropout) gets a zeroed buffer.
     void backward(ConstTensorView<T> dy, TensorView<T> dx, GradWrite write = GradWrite::add) {
-        grad_a_.resize(y_shape_);
-        grad_b_.resize(y_shape_);
         int which = 0;
         auto next = [&](GradWrite write) -> TensorView<T> {
             Tensor<T>& t = which == 0 ? grad_a_ : grad_b_;
             which ^= 1;
+            TensorView<T> view = sized(t);
             if (write == GradWrite::add) zero_parallel(t);
-            return t.view();
+            return view;
         };
         constexpr GradWrite assign = GradWrite::assign;
         ConstTensorView<T> g = dy;
@@ -265,32 +256,39 @@ private:
         return mode == Mode::infer ? StageFusion::bn_and_relu_in_conv : StageFusion::relu_in_bn;
     }
 
+    // t sized for the planned output shape (a no-op once it has it), as a view to write: each
+    // buffer is sized where a pass first writes it, so a forward allocates only what it uses.
+    TensorView<T> sized(Tensor<T>& t) {
+        t.resize(y_shape_);
+        return t.view();
+    }
+
     // conv (+ BN) + activation from x into act_out, fused as fused_ says; conv_out and bn_out
     // hold the intermediate results of the unfused sequence.
     void conv_stage(Conv2d<T>& conv, BatchNorm2d<T>& bn, Activation<T>& act,
                     ConstTensorView<T> x, Tensor<T>& conv_out, Tensor<T>& bn_out,
                     Tensor<T>& act_out, Mode mode) {
         if (fused_ == StageFusion::relu_in_conv) {
-            conv.forward(x, act_out.view(), mode, ConvActivation::relu);
+            conv.forward(x, sized(act_out), mode, ConvActivation::relu);
             return;
         }
         if (fused_ == StageFusion::bn_and_relu_in_conv) {
             bn.inference_affine(scale_.data(), shift_.data());
-            conv.forward_folded(x, act_out.view(), scale_.data(), shift_.data(),
+            conv.forward_folded(x, sized(act_out), scale_.data(), shift_.data(),
                                 ConvActivation::relu);
             return;
         }
-        conv.forward(x, conv_out.view(), mode);
+        conv.forward(x, sized(conv_out), mode);
         ConstTensorView<T> cur = std::as_const(conv_out).view();
         if (fused_ == StageFusion::relu_in_bn) {  // the ReLU goes into the batch norm's pass
-            bn.forward(cur, act_out.view(), mode, true);
+            bn.forward(cur, sized(act_out), mode, true);
             return;
         }
         if (batch_norm_) {
-            bn.forward(cur, bn_out.view(), mode);
+            bn.forward(cur, sized(bn_out), mode);
             cur = std::as_const(bn_out).view();
         }
-        act.forward(cur, act_out.view(), mode);
+        act.forward(cur, sized(act_out), mode);
     }
 
     bool batch_norm_ = false, dropout_ = false;
