@@ -331,26 +331,24 @@ void conv2d_bias_grad(const Conv2dSpec& s, int64_t N, int64_t pixels, const T* d
 template <class T>
 void conv2d_backward_weight_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N,
                                   const T* x, const T* dy, T* dweight, T* dbias) {
-    const int64_t pixels = g.OH * g.OW;
+    T* image_sums = nullptr;  // the bias terms, where the weight kernel has summed dy's planes
+    bool done = false;
 #if defined(UNETPP_SIMD_AVX512)
     if constexpr (std::is_same<T, float>::value) {
         // the lanes kernel walks pixels one at a time, so it suits any width
         const bool lanes = conv2d_direct_applies<T>(s) && s.K % 16 == 0 && s.C >= 16;
-        if (lanes && N > 0) {  // the bias terms come from its pass over dy
-            T* sums = dbias ? scratch<T>(ScratchSlot::kConvBias, N * s.K) : nullptr;
-            conv2d_direct_backward_weight_lanes(s, N, g.H, g.W, x, dy, dweight, sums);
-            if (dbias) conv2d_bias_grad<T>(s, N, pixels, dy, sums, dbias);
-            return;
-        }
-        if (conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth && N > 0) {
+        if (lanes && N > 0) {
+            if (dbias) image_sums = scratch<T>(ScratchSlot::kConvBias, N * s.K);
+            conv2d_direct_backward_weight_lanes(s, N, g.H, g.W, x, dy, dweight, image_sums);
+            done = true;
+        } else if (conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth && N > 0) {
             conv2d_direct_backward_weight(s, N, g.H, g.W, x, dy, dweight);
-            if (dbias) conv2d_bias_grad<T>(s, N, pixels, dy, nullptr, dbias);
-            return;
+            done = true;
         }
     }
 #endif
-    conv2d_backward_weight_gemm(s, g, N, x, dy, dweight);
-    if (dbias) conv2d_bias_grad<T>(s, N, pixels, dy, nullptr, dbias);
+    if (!done) conv2d_backward_weight_gemm(s, g, N, x, dy, dweight);
+    if (dbias) conv2d_bias_grad<T>(s, N, g.OH * g.OW, dy, image_sums, dbias);
 }
 
 }  // namespace detail
