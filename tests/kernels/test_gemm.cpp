@@ -84,6 +84,21 @@ TEST_CASE("gemm matches the reference across K blocks and many column strips", "
     }
 }
 
+TEST_CASE("gemm with few outputs and a long K matches the reference", "[gemm]") {
+    // the dot-product path on AVX-512 (A * B^T, M * N <= 1024, K >= 1024), with K tails, tile
+    // remainders and padded rows; the other transposes of the same shapes take the packed path
+    unetpp::Rng rng(16);
+    const int64_t shapes[][3] = {{16, 27, 1024}, {5, 7, 1037}, {1, 1, 1500}, {13, 64, 1030},
+                                 {32, 32, 2048}, {4, 6, 1031}};
+    for (const auto& sh : shapes) {
+        for (int flags = 0; flags < 8; ++flags) {
+            bool ta = flags & 1, tb = flags & 2, acc = flags & 4;
+            check_gemm<float>(make_spec(sh[0], sh[1], sh[2], ta, tb, acc, flags % 3 == 0 ? 3 : 0),
+                              2e-3f, rng);
+        }
+    }
+}
+
 TEST_CASE("gemm in double matches the reference", "[gemm][double]") {
     unetpp::Rng rng(13);
     for (int flags = 0; flags < 8; ++flags) {
@@ -112,6 +127,24 @@ TEST_CASE("gemm gives bit-identical results on 1 and 2 threads", "[gemm][threads
         auto a = random_vector<float>((s.trans_a ? s.K : s.M) * s.lda, rng);
         auto b = random_vector<float>((s.trans_b ? s.N : s.K) * s.ldb, rng);
         std::vector<float> c1(s.M * s.ldc), c2(s.M * s.ldc);
+        unetpp::set_num_threads(1);
+        unetpp::gemm(s, a.data(), b.data(), c1.data());
+        unetpp::set_num_threads(2);
+        unetpp::gemm(s, a.data(), b.data(), c2.data());
+        unetpp::set_num_threads(0);
+        INFO(describe(s));
+        REQUIRE(c1 == c2);
+    }
+    // M > N over several strips: 2 threads split the rows, each packing every B panel; and few
+    // outputs over a long K (the dot-product path on AVX-512), split by output tiles
+    for (auto s : {make_spec(150, 70, 600, false, false, false, 0),
+                   make_spec(150, 70, 600, true, true, true, 2),
+                   make_spec(16, 27, 3000, false, true, false, 0),
+                   make_spec(9, 40, 1100, false, true, true, 1)}) {
+        auto a = random_vector<float>((s.trans_a ? s.K : s.M) * s.lda, rng);
+        auto b = random_vector<float>((s.trans_b ? s.N : s.K) * s.ldb, rng);
+        auto c1 = random_vector<float>(s.M * s.ldc, rng);
+        auto c2 = c1;
         unetpp::set_num_threads(1);
         unetpp::gemm(s, a.data(), b.data(), c1.data());
         unetpp::set_num_threads(2);

@@ -10,8 +10,9 @@
 // register-blocked microkernel (simd/gemm_avx512.hpp, simd/gemm_avx2.hpp, or the portable one
 // below) sweeps every row block of A over it.
 //
-// Threads split the column strips; every C element is summed in the same k order whatever the
-// thread count, so results are bit-identical for 1 or many threads. Scratch for packing comes from
+// Threads split the column strips, or the row blocks when M is the long side; every C element is
+// summed in the same k order whatever the thread count, so results are bit-identical for 1 or
+// many threads. Scratch for packing comes from
 // kernels/scratch.hpp (no allocation in steady state).
 
 #include <algorithm>
@@ -206,41 +207,54 @@ void gemm_prepacked(const GemmSpec& s, const T* a_packed, PackB&& pack_b, T* c) 
     constexpr int NR = Kernel::kNR;
     const GemmBlocking blk(s.M, s.K, Kernel::kMaxMR);
 
-    // each thread takes whole column strips; per strip, K blocks in order. With fewer strips
-    // than threads (a short N) the row blocks are split too, into `row_groups` runs, and each
-    // (strip, run) unit packs its own B panels: the same sums, so the same bits.
+    // Each work unit is a range of column strips times a range of row blocks. Every C element is
+    // summed in K-block order whoever runs it, so the split is free to follow the shape: whole
+    // strips per thread when N is the long side; row ranges when M is, each unit packing all of
+    // B's panels itself; and both when there are fewer strips than threads.
     const int64_t strips = (s.N + NR - 1) / NR;
     const int64_t threads = num_threads();
-    const int64_t row_groups =
-        strips >= threads ? 1 : std::min(blk.row_blocks, (threads + strips - 1) / strips);
-    auto run = [&](int64_t strip, int64_t rb_lo, int64_t rb_hi) {
-        T* b_panel = scratch<T>(ScratchSlot::kGemmB, kGemmKc * NR + NR);
+    int64_t strip_groups = std::min(strips, threads), row_groups = 1;
+    const bool split_rows = threads > 1 && s.M > s.N && blk.row_blocks >= threads;
+    if (split_rows) {
+        strip_groups = 1, row_groups = threads;
+    } else if (strips < threads) {
+        row_groups = std::min(blk.row_blocks, (threads + strips - 1) / strips);
+    }
+    auto block = [&](int64_t strip, int64_t kb, int64_t rb_lo, int64_t rb_hi, T* b_panel) {
+        int64_t k0 = even_split(s.K, blk.k_blocks, kb);
+        int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
         int64_t j0 = strip * NR;
         int64_t n_valid = std::min<int64_t>(NR, s.N - j0);
-        for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
-            int64_t k0 = even_split(s.K, blk.k_blocks, kb);
-            int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
-            pack_b(k0, kc, j0, n_valid, b_panel);
-            bool acc = s.accumulate || kb > 0;
-            for (int64_t rb = rb_lo; rb < rb_hi; ++rb) {
-                int64_t r0 = even_split(s.M, blk.row_blocks, rb);
-                int mr = int(even_split(s.M, blk.row_blocks, rb + 1) - r0);
-                gemm_kernel_dispatch<Kernel>(mr, kc, a_packed + k0 * s.M + r0 * kc, b_panel,
-                                             c + r0 * s.ldc + j0, s.ldc, n_valid, acc);
-            }
+        pack_b(k0, kc, j0, n_valid, b_panel);
+        bool acc = s.accumulate || kb > 0;
+        for (int64_t rb = rb_lo; rb < rb_hi; ++rb) {
+            int64_t r0 = even_split(s.M, blk.row_blocks, rb);
+            int mr = int(even_split(s.M, blk.row_blocks, rb + 1) - r0);
+            gemm_kernel_dispatch<Kernel>(mr, kc, a_packed + k0 * s.M + r0 * kc, b_panel,
+                                         c + r0 * s.ldc + j0, s.ldc, n_valid, acc);
         }
     };
-    if (row_groups == 1) {
-        parallel_chunks(strips, [&](int64_t strip_lo, int64_t strip_hi) {
-            for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
-                run(strip, 0, blk.row_blocks);
+    auto run = [&](int64_t strip_lo, int64_t strip_hi, int64_t rb_lo, int64_t rb_hi) {
+        T* b_panel = scratch<T>(ScratchSlot::kGemmB, kGemmKc * NR + NR);
+        if (split_rows) {
+            // K block outermost: the unit's slice of packed A for one K block stays in L2 while
+            // each strip's panel sweeps it
+            for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
+                for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
+                    block(strip, kb, rb_lo, rb_hi, b_panel);
+                }
             }
-        });
-        return;
-    }
-    parallel_for(0, strips * row_groups, [&](int64_t unit) {
-        const int64_t g = unit % row_groups;
-        run(unit / row_groups, even_split(blk.row_blocks, row_groups, g),
+            return;
+        }
+        // strip outermost: B is read one strip at a time, along k, as the prefetcher likes
+        for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
+            for (int64_t kb = 0; kb < blk.k_blocks; ++kb) block(strip, kb, rb_lo, rb_hi, b_panel);
+        }
+    };
+    parallel_for(0, strip_groups * row_groups, [&](int64_t unit) {
+        const int64_t sg = unit / row_groups, g = unit % row_groups;
+        run(even_split(strips, strip_groups, sg), even_split(strips, strip_groups, sg + 1),
+            even_split(blk.row_blocks, row_groups, g),
             even_split(blk.row_blocks, row_groups, g + 1));
     });
 }
@@ -253,6 +267,58 @@ void gemm_packed(const GemmSpec& s, const T* a, PackB&& pack_b, T* c) {
     gemm_pack_a_all(s, a, Kernel::kMaxMR, a_packed);
     gemm_prepacked(s, a_packed, pack_b, c);
 }
+
+// Few outputs over a long K, with A's rows and B^T's rows contiguous in k: the dot-product
+// kernel reads both straight from the caller's memory, where the packed path would spend more
+// time transposing B^T (and A) into panels than multiplying. AVX-512, float only.
+constexpr int64_t kGemmDotMaxOutputs = 1024;
+constexpr int64_t kGemmDotMinK = 1024;
+
+template <class T>
+bool gemm_dot_suits(const GemmSpec& s) {
+#if defined(UNETPP_SIMD_AVX512)
+    return std::is_same<T, float>::value && !s.trans_a && s.trans_b &&
+           s.M * s.N <= kGemmDotMaxOutputs && s.K >= kGemmDotMinK;
+#else
+    (void)s;
+    return false;
+#endif
+}
+
+#if defined(UNETPP_SIMD_AVX512)
+// Calls GemmDotKernel::run<mr, nr> for runtime mr <= 4, nr <= 6.
+template <int MR = avx512::GemmDotKernel::kMaxMR, int NR = avx512::GemmDotKernel::kMaxNR>
+void gemm_dot_dispatch(int mr, int nr, int64_t K, const float* a, int64_t lda, const float* b,
+                       int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+    if constexpr (MR >= 1 && NR >= 1) {
+        if (mr == MR && nr == NR) {
+            avx512::GemmDotKernel::run<MR, NR>(K, a, lda, b, ldb, c, ldc, accumulate);
+        } else if (mr == MR) {
+            gemm_dot_dispatch<MR, NR - 1>(mr, nr, K, a, lda, b, ldb, c, ldc, accumulate);
+        } else {
+            gemm_dot_dispatch<MR - 1, NR>(mr, nr, K, a, lda, b, ldb, c, ldc, accumulate);
+        }
+    }
+}
+
+// C = A * B^T by output tiles of up to 4 x 6, each over all of K. Threads split the tiles, row
+// tiles innermost so that consecutive tiles share their rows of B^T in L2. An output's sum does
+// not depend on who computes it, so neither do the bits on the thread count.
+inline void gemm_dot(const GemmSpec& s, const float* a, const float* b, float* c) {
+    using Kernel = avx512::GemmDotKernel;
+    const int64_t row_tiles = (s.M + Kernel::kMaxMR - 1) / Kernel::kMaxMR;
+    const int64_t col_tiles = (s.N + Kernel::kMaxNR - 1) / Kernel::kMaxNR;
+    parallel_for(0, row_tiles * col_tiles, [&](int64_t t) {
+        const int64_t rt = t % row_tiles, ct = t / row_tiles;
+        const int64_t i0 = even_split(s.M, row_tiles, rt);
+        const int mr = int(even_split(s.M, row_tiles, rt + 1) - i0);
+        const int64_t j0 = even_split(s.N, col_tiles, ct);
+        const int nr = int(even_split(s.N, col_tiles, ct + 1) - j0);
+        gemm_dot_dispatch(mr, nr, s.K, a + i0 * s.lda, s.lda, b + j0 * s.ldb, s.ldb,
+                          c + i0 * s.ldc + j0, s.ldc, s.accumulate);
+    });
+}
+#endif
 
 // C = accumulate ? C : 0 for an empty sum (K == 0).
 template <class T>
@@ -277,6 +343,14 @@ void gemm(const GemmSpec& spec, const T* a, const T* b, T* c) {
         detail::gemm_empty_sum(spec, c);
         return;
     }
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        if (detail::gemm_dot_suits<T>(spec)) {
+            detail::gemm_dot(spec, a, b, c);
+            return;
+        }
+    }
+#endif
     using Kernel = typename detail::GemmKernelFor<T>::type;
     auto pack_b = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_valid, T* dst) {
         detail::gemm_pack_b<T, Kernel::kNR>(spec, b, k0, kc, j0, n_valid, dst);

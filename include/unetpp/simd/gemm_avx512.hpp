@@ -66,6 +66,53 @@ struct GemmKernel {
     }
 };
 
+// Dot-product form for a product with few outputs and a long K whose A rows and B^T rows are both
+// contiguous in k (a weight gradient's shape: 16 x 27 outputs over 16384 pixels). Nothing is
+// packed or transposed. A tile of MR x NR outputs (MR <= 4, NR <= 6) keeps one 16-lane partial
+// sum per output (lane l takes k = l mod 16) in 24 zmm at most, beside the MR vectors of A; each
+// row is one long sequential stream, which the hardware prefetcher follows.
+struct GemmDotKernel {
+    static constexpr int kMaxMR = 4;
+    static constexpr int kMaxNR = 6;
+
+    // c[i*ldc + j] (+)= sum_k a[i*lda + k] * b[j*ldb + k] for i < MR, j < NR, k < K; the last
+    // vector is masked when K is not a multiple of 16, and each output's lanes are added up in
+    // one fixed order.
+    template <int MR, int NR>
+    static void run(int64_t K, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                    int64_t ldc, bool accumulate) {
+        __m512 sum[MR][NR];
+        for (int i = 0; i < MR; ++i) {
+            for (int j = 0; j < NR; ++j) sum[i][j] = _mm512_setzero_ps();
+        }
+        auto step = [&](auto load) {
+            __m512 av[MR];
+            for (int i = 0; i < MR; ++i) av[i] = load(a + i * lda);
+            for (int j = 0; j < NR; ++j) {
+                __m512 bv = load(b + j * ldb);
+                // keep bv in a register: GCC otherwise folds the load into each of the MR FMAs,
+                // and the loads, not the FMAs, set the pace
+                __asm__("" : "+v"(bv));
+                for (int i = 0; i < MR; ++i) sum[i][j] = _mm512_fmadd_ps(av[i], bv, sum[i][j]);
+            }
+        };
+        int64_t k = 0;
+        for (; k + 16 <= K; k += 16) {
+            step([k](const float* row) { return _mm512_loadu_ps(row + k); });
+        }
+        if (k < K) {
+            const __mmask16 m = __mmask16((1u << (K - k)) - 1u);
+            step([k, m](const float* row) { return _mm512_maskz_loadu_ps(m, row + k); });
+        }
+        for (int i = 0; i < MR; ++i) {
+            for (int j = 0; j < NR; ++j) {
+                float v = _mm512_reduce_add_ps(sum[i][j]);
+                c[i * ldc + j] = accumulate ? c[i * ldc + j] + v : v;
+            }
+        }
+    }
+};
+
 // Transposes a rows x 16 block (rows <= 16) into 16 rows of `lanes` values:
 // dst[j*ld_dst + i] = src[i*ld_src + j] for j < 16, i < lanes; source rows i >= rows read as zero.
 inline void transpose_16(const float* src, int64_t ld_src, int rows, float* dst, int64_t ld_dst,
