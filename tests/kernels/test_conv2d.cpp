@@ -77,6 +77,8 @@ const Case kCases[] = {
     {5, 32, 16, 8, 8, 3, 3, 1, 1},   // 8 wide, and the lanes weight gradient at 8 wide
     {2, 16, 32, 3, 5, 3, 3, 1, 1},   // the lanes weight gradient on rows narrower than a vector
     {4, 16, 16, 1, 8, 3, 3, 1, 1},   // 8 wide, one row: every vector half masked
+    {2, 16, 2, 13, 40, 3, 3, 1, 1},  // K <= 3: 8 vectors a call (39 an image), a 7-vector tail
+    {3, 2, 3, 11, 8, 3, 3, 1, 1},    // K <= 3 at 8 wide: 6 pair vectors an image, groups of 8
 };
 
 // 3x3 stride-1 pad-1 shapes for the direct kernel alone, which takes any width.

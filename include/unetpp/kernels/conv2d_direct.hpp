@@ -15,8 +15,8 @@
 //   1. copy the band's input rows, with one zero row above and below and one zero column left
 //      and right, into this thread's scratch (row length a multiple of 16, plus slack);
 //   2. cut the band's output rows into vectors of 16 pixels (the last of a row masked) and take
-//      them 3 at a time; for each group, for each block of 8 output channels (the last block
-//      smaller), run the microkernel over all C*9 taps.
+//      them 3 at a time (8 when K <= 3); for each group, for each block of 8 output channels
+//      (the last block smaller), run the microkernel over all C*9 taps.
 // Images exactly 8 pixels wide (a U-Net's bottom level) take a variant with two output rows in
 // each vector (conv2d_direct_forward_pairs), where one row per vector would leave 8 of the 16
 // lanes idle.
@@ -105,20 +105,35 @@ inline void conv2d_direct_pack_weights(const Conv2dSpec& s, const float* w, floa
     }
 }
 
-// Calls DirectKernel::run<kb, jv, Pairs> for runtime kb in [1, 8] and jv in [1, 3].
+// Calls DirectKernel::run<KB, jv, Pairs> for a runtime jv in [1, JV].
+template <bool Pairs, int KB, int JV, class... Args>
+void conv2d_direct_dispatch_jv(int jv, Args... args) {
+    if constexpr (JV >= 1) {
+        if (jv == JV) {
+            DirectKernel::run<KB, JV, Pairs>(args...);
+        } else {
+            conv2d_direct_dispatch_jv<Pairs, KB, JV - 1>(jv, args...);
+        }
+    }
+}
+
+// Calls DirectKernel::run<kb, jv, Pairs> for runtime kb in [1, 8] and jv in
+// [1, DirectKernel::max_jv(kb)].
 template <bool Pairs = false, int KB = DirectKernel::kMaxKB, class... Args>
 void conv2d_direct_dispatch(int kb, int jv, Args... args) {
     if constexpr (KB >= 1) {
         if (kb != KB) {
             conv2d_direct_dispatch<Pairs, KB - 1>(kb, jv, args...);
-        } else if (jv == 3) {
-            DirectKernel::run<KB, 3, Pairs>(args...);
-        } else if (jv == 2) {
-            DirectKernel::run<KB, 2, Pairs>(args...);
         } else {
-            DirectKernel::run<KB, 1, Pairs>(args...);
+            conv2d_direct_dispatch_jv<Pairs, KB, DirectKernel::max_jv(KB)>(jv, args...);
         }
     }
+}
+
+// Output vectors per microkernel call of a forward with K output channels: more when every
+// block of channels is small (K <= 3), see simd/conv3x3_avx512.hpp.
+inline int64_t conv2d_direct_group_vectors(int64_t K) {
+    return K <= 3 ? DirectKernel::max_jv(int(K)) : DirectKernel::kMaxJV;
 }
 
 // Step 1: rows [i0 - 1, i1 + 1) of every channel of image x_n, zero-padded, into xp
@@ -146,11 +161,12 @@ inline void conv2d_direct_pad_band(const Conv2dSpec& s, int64_t H, int64_t W, co
 // idles, as 8 of 16 would with one row per vector. Work units are runs of whole images: each
 // copies its images' input rows with one zero row above and two below (no padding columns:
 // DirectKernel::run<..., true> masks the missing neighbours), then runs the microkernel on
-// groups of 3 vectors, which may span images, times blocks of 8 output channels.
+// groups of 3 vectors (8 when K <= 3), which may span images, times blocks of 8 output channels.
 inline void conv2d_direct_forward_pairs(const Conv2dSpec& s, int64_t N, int64_t H, const float* x,
                                         const float* w, const float* bias, float* y,
                                         bool accumulate, bool relu) {
-    constexpr int64_t W = kDirectPairWidth, JV = DirectKernel::kMaxJV, slack = 16;
+    constexpr int64_t W = kDirectPairWidth, kMaxJV = DirectKernel::kMaxJVFew, slack = 16;
+    const int64_t JV = conv2d_direct_group_vectors(s.K);
     const int64_t pixels = H * W, plane = (H + 3) * W, image_floats = s.C * plane;
     const int64_t vectors = (H + 1) / 2;  // per image; the last one of an odd H half masked
     // runs of images: as many as fit the band scratch, but at least two units per thread
@@ -178,8 +194,8 @@ inline void conv2d_direct_forward_pairs(const Conv2dSpec& s, int64_t N, int64_t 
         const int64_t count = images * vectors;
         for (int64_t g0 = 0; g0 < count; g0 += JV) {
             const int jv = int(std::min(JV, count - g0));
-            int64_t x_off[JV], y_off[JV];
-            __mmask16 mask[JV];
+            int64_t x_off[kMaxJV], y_off[kMaxJV];
+            __mmask16 mask[kMaxJV];
             for (int v = 0; v < jv; ++v) {
                 const int64_t n = (g0 + v) / vectors, pair = (g0 + v) % vectors;
                 x_off[v] = n * image_floats + 2 * pair * W - 1;
@@ -207,7 +223,8 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
         conv2d_direct_forward_pairs(s, N, H, x, w, bias, y, accumulate, relu);
         return;
     }
-    constexpr int64_t L = DirectKernel::kLanes, JV = DirectKernel::kMaxJV;
+    constexpr int64_t L = DirectKernel::kLanes, kMaxJV = DirectKernel::kMaxJVFew;
+    const int64_t JV = conv2d_direct_group_vectors(s.K);
     const DirectRows layout(W);
     const int64_t vectors = layout.vectors, ld = layout.ld, pixels = H * W;
     // bands as large as the scratch allows, but at least two per thread over the batch, and
@@ -234,12 +251,13 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
         // the bias goes in at the store, from a register: no extra pass over y
         const float* b = accumulate ? nullptr : bias;
 
-        // 2. groups of up to 3 output vectors, in raster order, times blocks of 8 channels
+        // 2. groups of up to 3 output vectors (8 when K <= 3), in raster order, times blocks of
+        // 8 channels
         const int64_t count = (i1 - i0) * vectors;
         for (int64_t g0 = 0; g0 < count; g0 += JV) {
             const int jv = int(std::min(JV, count - g0));
-            int64_t x_off[JV], y_off[JV];
-            __mmask16 mask[JV];
+            int64_t x_off[kMaxJV], y_off[kMaxJV];
+            __mmask16 mask[kMaxJV];
             for (int v = 0; v < jv; ++v) {
                 const int64_t row = (g0 + v) / vectors, col = (g0 + v) % vectors * L;
                 x_off[v] = row * ld + col;

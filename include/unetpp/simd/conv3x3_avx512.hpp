@@ -8,7 +8,10 @@
 // for kk < KB, v < JV, lane < 16: xp is a zero-padded input (pad 1 folded into x_off), w the
 // weights of one block of KB output channels packed tap by tap. Per tap it loads JV input
 // vectors, broadcasts the KB weights and issues KB*JV FMAs; 8 x 3 gives 24 accumulators, 3 input
-// vectors and a broadcast in the 32 registers. Output vector v goes to y + kk*y_plane + y_off[v]
+// vectors and a broadcast in the 32 registers. With few output channels (KB <= 3, the input
+// gradient of a first layer on 3 colour channels) a tap would make only 3 x 3 FMAs per 6 loads,
+// so up to kMaxJVFew vectors are taken instead: the KB weights are broadcast first and each
+// input vector is loaded, used KB times and dropped (3 x 8: 24 accumulators, 3 weights, 1 input). Output vector v goes to y + kk*y_plane + y_off[v]
 // under mask[v] (the tail of a row narrower than a multiple of 16), plus what y held (add) or
 // plus bias[kk] (bias not null), added to the finished sum in both cases, then clamped at 0
 // when relu (a ReLU fused into the store).
@@ -31,6 +34,9 @@ struct Conv3x3Kernel {
     static constexpr int kLanes = 16;
     static constexpr int kMaxKB = 8;
     static constexpr int kMaxJV = 3;
+    static constexpr int kMaxJVFew = 8;
+    // The most output vectors one call takes for blocks of kb output channels.
+    static constexpr int max_jv(int kb) { return kb <= 3 ? kMaxJVFew : kMaxJV; }
 
     // Paired rows (Pairs = true), for images exactly 8 pixels wide: each vector holds two
     // output rows, lanes 0-7 the upper and 8-15 the lower, and xp has no padding columns (rows
@@ -47,7 +53,7 @@ struct Conv3x3Kernel {
         __m512 acc[KB][JV];
 #pragma GCC unroll 8
         for (int kk = 0; kk < KB; ++kk) {
-#pragma GCC unroll 3
+#pragma GCC unroll 8
             for (int v = 0; v < JV; ++v) acc[kk][v] = _mm512_setzero_ps();
         }
 
@@ -58,15 +64,29 @@ struct Conv3x3Kernel {
                 const float* xr = xc + r * ld;
 #pragma GCC unroll 3
                 for (int s = 0; s < 3; ++s) {
+                    auto load = [&](int v) {
+                        if constexpr (Pairs) {
+                            return _mm512_maskz_loadu_ps(kPairMask[s], xr + x_off[v] + s);
+                        } else {
+                            return _mm512_loadu_ps(xr + x_off[v] + s);
+                        }
+                    };
+                    if constexpr (KB <= 3) {
+                        __m512 wv[KB];
+                        for (int kk = 0; kk < KB; ++kk) wv[kk] = _mm512_set1_ps(w[kk]);
+#pragma GCC unroll 8
+                        for (int v = 0; v < JV; ++v) {
+                            const __m512 xv = load(v);
+                            for (int kk = 0; kk < KB; ++kk) {
+                                acc[kk][v] = _mm512_fmadd_ps(wv[kk], xv, acc[kk][v]);
+                            }
+                        }
+                        w += KB;
+                        continue;
+                    }
                     __m512 xv[JV];
 #pragma GCC unroll 3
-                    for (int v = 0; v < JV; ++v) {
-                        if constexpr (Pairs) {
-                            xv[v] = _mm512_maskz_loadu_ps(kPairMask[s], xr + x_off[v] + s);
-                        } else {
-                            xv[v] = _mm512_loadu_ps(xr + x_off[v] + s);
-                        }
-                    }
+                    for (int v = 0; v < JV; ++v) xv[v] = load(v);
 #pragma GCC unroll 8
                     for (int kk = 0; kk < KB; ++kk) {
                         const __m512 wv = _mm512_set1_ps(w[kk]);
@@ -83,7 +103,7 @@ struct Conv3x3Kernel {
         // 2. store (or add) under each vector's mask
 #pragma GCC unroll 8
         for (int kk = 0; kk < KB; ++kk) {
-#pragma GCC unroll 3
+#pragma GCC unroll 8
             for (int v = 0; v < JV; ++v) {
                 float* dst = y + kk * y_plane + y_off[v];
                 __m512 out = acc[kk][v];
