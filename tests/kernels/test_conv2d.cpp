@@ -244,6 +244,8 @@ TEST_CASE("conv2d gives bit-identical results on 1 and 2 threads", "[conv2d][thr
                           {3, 8, 8, 9, 9, 3, 3, 2, 1}, {2, 64, 11, 20, 33, 3, 3, 1, 1},
                           {3, 5, 32, 9, 18, 3, 3, 1, 1}, {2, 16, 32, 9, 130, 3, 3, 1, 1},
                           {2, 27, 16, 11, 20, 3, 3, 1, 1},   // 3 vs 4 groups
+                          {2, 32, 32, 6, 20, 3, 3, 1, 1},    // 11 vs 12 channel blocks
+                          {2, 7, 16, 5, 17, 3, 3, 1, 1},     // few channels: 2 groups of 3
                           {9, 24, 16, 8, 8, 3, 3, 1, 1},     // two rows a vector, lanes
                           {3, 16, 16, 7, 5, 3, 3, 1, 1}};    // lanes on narrow rows
     for (const Case& t : cases) {

@@ -31,6 +31,8 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "unetpp/error.hpp"
 #include "unetpp/kernels/conv2d_reference.hpp"
@@ -359,18 +361,68 @@ constexpr int64_t kDirectLanesMaxBlocks = 4;
 // Pixels per tile of the lanes weight gradient: 64 bytes of dy each, 8 KiB a tile.
 constexpr int64_t kDirectLanesTilePixels = 128;
 
-// Groups of channel blocks for the lanes weight gradient: at most kDirectLanesMaxBlocks blocks
-// a group, and enough groups that k_blocks * groups units keep every thread busy (a multiple
-// of the thread count, or at least four units a thread). Only the split of the work depends on
-// the thread count; each dw element's order of summation does not.
-inline int64_t conv2d_direct_lanes_groups(int64_t c_blocks, int64_t k_blocks, int64_t threads) {
-    int64_t groups = (c_blocks + kDirectLanesMaxBlocks - 1) / kDirectLanesMaxBlocks;
-    while (groups < c_blocks) {
-        const int64_t units = k_blocks * groups;
-        if (units >= threads && (units % threads == 0 || units >= 4 * threads)) break;
-        ++groups;
+// How the lanes weight gradient cuts its input channels: c_blocks blocks of 2 or 3 channels
+// (block b holds [b*C/c_blocks, (b+1)*C/c_blocks)), in `groups` runs of consecutive blocks.
+struct LanesSplit {
+    int64_t c_blocks = 0, groups = 0;
+};
+
+// The split for C input channels, k_blocks blocks of 16 output channels and `threads` threads.
+// A unit is (output block, group) and costs in proportion to its group's channels; units are
+// handed out in contiguous runs, group-major. One thread: the fewest blocks of at most 3
+// channels, and the fewest groups of at most kDirectLanesMaxBlocks blocks. Several: the fewest
+// groups whose units give every thread the same channel count to within 2%, with those blocks
+// if they allow it, else with c_blocks a multiple of groups so that each group holds C / groups
+// channels, give or take one (blocks given out unevenly left one thread 12% more work than the
+// other on 32 channels).
+// Only the split of the work depends on the thread count; each dw element's order of
+// summation does not.
+inline LanesSplit conv2d_direct_lanes_split(int64_t C, int64_t k_blocks, int64_t threads) {
+    const int64_t min_blocks = (C + 2) / 3;
+    const int64_t g_min = (min_blocks + kDirectLanesMaxBlocks - 1) / kDirectLanesMaxBlocks;
+    if (threads <= 1) return {min_blocks, g_min};
+    // the largest thread's share of the channel work, over the mean
+    auto imbalance = [&](const LanesSplit& sp) {
+        const int64_t units = k_blocks * sp.groups;
+        auto group_channels = [&](int64_t g) {
+            const int64_t b0 = g * sp.c_blocks / sp.groups, b1 = (g + 1) * sp.c_blocks / sp.groups;
+            return b1 * C / sp.c_blocks - b0 * C / sp.c_blocks;
+        };
+        int64_t worst = 0;
+        for (int64_t t = 0; t < threads; ++t) {
+            int64_t load = 0;
+            for (int64_t u = even_split(units, threads, t); u < even_split(units, threads, t + 1);
+                 ++u) {
+                load += group_channels(u / k_blocks);
+            }
+            worst = std::max(worst, load);
+        }
+        return double(worst) * double(threads) / double(k_blocks * C);
+    };
+    // candidates in order of preference: fewest groups first (each group reads all of dy);
+    // for each count the one-thread blocks, then blocks evened out over the groups (c_blocks a
+    // multiple of groups), which may take more 2-channel blocks. The first within 2% of even
+    // wins, else the first within 1% of the best candidate.
+    std::vector<std::pair<LanesSplit, double>> candidates;
+    for (int64_t g = g_min; g <= 4 * g_min + threads; ++g) {
+        if (k_blocks * g < threads) continue;
+        for (const LanesSplit sp : {LanesSplit{min_blocks, g},
+                                    LanesSplit{g * ((min_blocks + g - 1) / g), g}}) {
+            if (sp.c_blocks > C / 2 || g > sp.c_blocks) continue;  // blocks of >= 2 channels
+            const double r = imbalance(sp);
+            if (r <= 1.02) return sp;
+            candidates.push_back({sp, r});
+        }
     }
-    return groups;
+    if (candidates.empty()) {  // too few channels for the threads: one group a block
+        return {min_blocks, min_blocks};
+    }
+    double best = candidates[0].second;
+    for (const auto& c : candidates) best = std::min(best, c.second);
+    for (const auto& c : candidates) {
+        if (c.second <= best + 0.01) return c.first;
+    }
+    return candidates[0].first;
 }
 
 // Bytes of padded input and transposed dy per chunk of images of the lanes weight gradient:
@@ -392,7 +444,7 @@ inline int64_t conv2d_direct_lanes_chunk(int64_t N, int64_t image_bytes, int64_t
 // zero-padded as in conv2d_direct_backward_weight and dy is transposed to pixel-major (planes
 // of H*W pixels of K floats), in the calling thread's scratch; then the work units read them.
 // The input channels are cut into blocks of 2 or 3 (run_weight_lanes keeps 9 accumulators a
-// channel in registers) and the blocks into groups (conv2d_direct_lanes_groups). A work unit
+// channel in registers) and the blocks into groups (conv2d_direct_lanes_split). A work unit
 // is (16 output channels, one group); it walks the chunk's images and tiles of
 // kDirectLanesTilePixels pixels, and runs every block of its group on a tile while that tile
 // of dy is in L1. Its accumulators (one dw's worth for all units, in the calling thread's
@@ -417,8 +469,9 @@ inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, 
 
     // units of (16 output channels, group of channel blocks); block b holds input channels
     // [b*C/c_blocks, (b+1)*C/c_blocks): 2 or 3 of them, as C >= 4
-    const int64_t k_blocks = s.K / L, c_blocks = (s.C + CB - 1) / CB;
-    const int64_t groups = conv2d_direct_lanes_groups(c_blocks, k_blocks, threads);
+    const int64_t k_blocks = s.K / L;
+    const LanesSplit split = conv2d_direct_lanes_split(s.C, k_blocks, threads);
+    const int64_t c_blocks = split.c_blocks, groups = split.groups;
     const int64_t tile = std::clamp<int64_t>(kDirectLanesTilePixels / W, 1, H);
     auto block_channel = [&](int64_t b) { return b * s.C / c_blocks; };
     // block b of output block kb accumulates at acc + (kb * c_blocks + b) * block_floats
