@@ -121,26 +121,8 @@ TEST_CASE("gemm with K = 0 assigns zero or keeps C when accumulating", "[gemm]")
 
 TEST_CASE("gemm gives bit-identical results on 1 and 2 threads", "[gemm][threads]") {
     unetpp::Rng rng(14);
-    for (int flags = 0; flags < 8; ++flags) {
-        // flags 4-7: one column strip, so 2 threads split the rows instead
-        auto s = make_spec(45, flags & 4 ? 20 : 300, 520, flags & 1, flags & 2, false, 0);
-        auto a = random_vector<float>((s.trans_a ? s.K : s.M) * s.lda, rng);
-        auto b = random_vector<float>((s.trans_b ? s.N : s.K) * s.ldb, rng);
-        std::vector<float> c1(s.M * s.ldc), c2(s.M * s.ldc);
-        unetpp::set_num_threads(1);
-        unetpp::gemm(s, a.data(), b.data(), c1.data());
-        unetpp::set_num_threads(2);
-        unetpp::gemm(s, a.data(), b.data(), c2.data());
-        unetpp::set_num_threads(0);
-        INFO(describe(s));
-        REQUIRE(c1 == c2);
-    }
-    // M > N over several strips: 2 threads split the rows, each packing every B panel; and few
-    // outputs over a long K (the dot-product path on AVX-512), split by output tiles
-    for (auto s : {make_spec(150, 70, 600, false, false, false, 0),
-                   make_spec(150, 70, 600, true, true, true, 2),
-                   make_spec(16, 27, 3000, false, true, false, 0),
-                   make_spec(9, 40, 1100, false, true, true, 1)}) {
+    // the same random A, B and starting C through 1 and 2 threads
+    auto check = [&](const unetpp::GemmSpec& s) {
         auto a = random_vector<float>((s.trans_a ? s.K : s.M) * s.lda, rng);
         auto b = random_vector<float>((s.trans_b ? s.N : s.K) * s.ldb, rng);
         auto c1 = random_vector<float>(s.M * s.ldc, rng);
@@ -152,7 +134,17 @@ TEST_CASE("gemm gives bit-identical results on 1 and 2 threads", "[gemm][threads
         unetpp::set_num_threads(0);
         INFO(describe(s));
         REQUIRE(c1 == c2);
+    };
+    for (int flags = 0; flags < 8; ++flags) {
+        // flags 4-7: one column strip, so 2 threads split the rows instead
+        check(make_spec(45, flags & 4 ? 20 : 300, 520, flags & 1, flags & 2, false, 0));
     }
+    // M > N over several strips: 2 threads split the rows, each packing every B panel; and few
+    // outputs over a long K (the dot-product path on AVX-512), split by output tiles
+    check(make_spec(150, 70, 600, false, false, false, 0));
+    check(make_spec(150, 70, 600, true, true, true, 2));
+    check(make_spec(16, 27, 3000, false, true, false, 0));
+    check(make_spec(9, 40, 1100, false, true, true, 1));
 }
 
 TEST_CASE("gemm works inside a parallel_for body", "[gemm][threads]") {
