@@ -155,7 +155,7 @@ void register_conv(const std::string& shape_name, const ConvShape& shape, int th
                 continue;
             }
             const std::string name = base + algo_suffix(algo) + tail;
-            benchmark::RegisterBenchmark(name.c_str(), bm_conv, data, dir, algo, threads)
+            unetpp_bench::register_benchmark(name, bm_conv, data, dir, algo, threads)
                 ->Unit(benchmark::kMillisecond)->UseRealTime();
         }
     }

@@ -100,22 +100,14 @@ public:
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         for (const Run& run : runs) {
-            if (run.run_type != Run::RT_Iteration || run.iterations == 0) continue;
-            auto it = run.counters.find("flops_per_iter");
-            if (it == run.counters.end()) continue;
-            // drop the "/iterations:2" and "/real_time" that Google Benchmark appends
-            std::string name = run.benchmark_name();
-            for (const char* suffix : {"/iterations:", "/real_time"}) {
-                name = name.substr(0, name.find(suffix));
-            }
-            const double secs = run.real_accumulated_time / double(run.iterations);
-            gflops_[name] = double(it->second) * 1e-9 / secs;
+            samples_.add(unetpp_bench::registered_name(run.benchmark_name()), run);
         }
     }
     void Finalize() override {
         ConsoleReporter::Finalize();
         const double peak = unetpp_bench::fma_peak_gflops(1);
-        std::printf("\nGFLOP/s; FP32 FMA peak measured now: %.0f on 1 thread\n", peak);
+        std::printf("\nGFLOP/s%s; FP32 FMA peak measured now: %.0f on 1 thread\n",
+                    samples_.repetitions() > 1 ? " (best of the repeated runs)" : "", peak);
         std::printf("%-24s %9s %7s %9s %9s %9s %9s\n", "pass/layer (CxKxH)", "ours t1", "%peak",
                     "ours t2", "ref t1", "t1/ref", "t2/t1");
         for (Pass pass : {Pass::kForward, Pass::kBackwardData, Pass::kBackwardWeight}) {
@@ -132,11 +124,8 @@ public:
     }
 
 private:
-    double get(const std::string& name) const {
-        auto it = gflops_.find(name);
-        return it == gflops_.end() ? 0.0 : it->second;
-    }
-    std::map<std::string, double> gflops_;
+    double get(const std::string& name) const { return samples_.best(name); }
+    unetpp_bench::GflopsSamples samples_;
 };
 
 void register_all() {
@@ -144,15 +133,15 @@ void register_all() {
         for (const Layer& l : kLayers) {
             const std::string tail = std::string(pass_name(pass)) + "/" + layer_name(l);
             for (int threads : {1, 2}) {
-                benchmark::RegisterBenchmark(
-                    ("BM_conv_transpose2d/" + tail + "/t" + std::to_string(threads)).c_str(),
+                unetpp_bench::register_benchmark(
+                    "BM_conv_transpose2d/" + tail + "/t" + std::to_string(threads),
                     bm_conv_transpose2d, l, pass, threads, false)
                     ->Unit(benchmark::kMillisecond)
                     ->UseRealTime();
             }
             // The reference is single-threaded: one run is enough.
-            benchmark::RegisterBenchmark(("BM_conv_transpose2d_reference/" + tail + "/t1").c_str(),
-                                         bm_conv_transpose2d, l, pass, 1, true)
+            unetpp_bench::register_benchmark("BM_conv_transpose2d_reference/" + tail + "/t1",
+                                             bm_conv_transpose2d, l, pass, 1, true)
                 ->Unit(benchmark::kMillisecond)
                 ->UseRealTime()
                 ->Iterations(2);

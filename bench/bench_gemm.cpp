@@ -76,10 +76,10 @@ void register_all() {
                                 : make_problem(layer.K, pixels, crs, false);
                 std::string tail = std::string(wgt ? "wgt/" : "fwd/") +
                                    unetpp_bench::layer_name(layer) + "/t" + std::to_string(threads);
-                benchmark::RegisterBenchmark(("BM_sgemm/" + tail).c_str(), bm_sgemm, p, threads)
+                unetpp_bench::register_benchmark("BM_sgemm/" + tail, bm_sgemm, p, threads)
                     ->Unit(benchmark::kMicrosecond)->UseRealTime();
-                benchmark::RegisterBenchmark(("BM_sgemm_eigen/" + tail).c_str(), bm_sgemm_eigen,
-                                             p, threads)
+                unetpp_bench::register_benchmark("BM_sgemm_eigen/" + tail, bm_sgemm_eigen, p,
+                                                 threads)
                     ->Unit(benchmark::kMicrosecond)->UseRealTime();
             }
         }

@@ -1,6 +1,7 @@
 #pragma once
 // Shared helpers for the kernel benchmarks: the machine's measured FP32 FMA peak, the U-Net
-// layer shapes, GFLOP/s counters, and a reporter that prints ours-vs-Eigen ratios at the end.
+// layer shapes, GFLOP/s counters, and a reporter that prints ours-vs-Eigen ratios at the end
+// (the best of the runs, when --benchmark_repetitions repeats them).
 
 #include <benchmark/benchmark.h>
 
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace unetpp_bench {
@@ -89,51 +91,129 @@ inline void set_flop_counters(benchmark::State& state, double flops, int threads
     state.counters["flops_per_iter"] = flops;
 }
 
+// Names in the order the benchmark registered them (register_benchmark below), so that the
+// summary tables keep that order when --benchmark_enable_random_interleaving shuffles the runs.
+inline std::vector<std::string>& registration_order() {
+    static std::vector<std::string> names;
+    return names;
+}
+
+// benchmark::RegisterBenchmark, remembering the name's place in registration_order().
+template <class... Args>
+benchmark::internal::Benchmark* register_benchmark(const std::string& name, Args&&... args) {
+    registration_order().push_back(name);
+    return benchmark::RegisterBenchmark(name.c_str(), std::forward<Args>(args)...);
+}
+
+// The registered name of a run: its benchmark_name() less the "/iterations:N" and
+// "/real_time" that Google Benchmark appends.
+inline std::string registered_name(std::string name) {
+    for (const char* suffix : {"/iterations:", "/real_time"}) name = name.substr(0, name.find(suffix));
+    return name;
+}
+
+// GFLOP/s of every finished run, by benchmark name. With --benchmark_repetitions=N (best with
+// --benchmark_enable_random_interleaving=true) a name gets N samples; the summary tables then
+// report the best, the run least disturbed by the rest of a shared machine, and the median.
+class GflopsSamples {
+public:
+    // Records the run under `name` if it is a measured run with a flops_per_iter counter.
+    void add(const std::string& name, const benchmark::BenchmarkReporter::Run& run) {
+        using Run = benchmark::BenchmarkReporter::Run;
+        if (run.run_type != Run::RT_Iteration || run.iterations == 0) return;
+        auto flops = run.counters.find("flops_per_iter");
+        if (flops == run.counters.end()) return;
+        const double secs = run.real_accumulated_time / double(run.iterations);
+        auto& list = samples_[name];
+        if (list.empty()) order_.push_back(name);
+        list.push_back(double(flops->second) * 1e-9 / secs);
+    }
+    // 0 for a name that has no sample.
+    double best(const std::string& name) const {
+        auto it = samples_.find(name);
+        return it == samples_.end() ? 0.0 : *std::max_element(it->second.begin(), it->second.end());
+    }
+    double median(const std::string& name) const {
+        auto it = samples_.find(name);
+        if (it == samples_.end()) return 0.0;
+        std::vector<double> v = it->second;
+        std::sort(v.begin(), v.end());
+        const std::size_t n = v.size();
+        return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    }
+    // The most samples any name has.
+    std::size_t repetitions() const {
+        std::size_t n = 0;
+        for (const auto& kv : samples_) n = std::max(n, kv.second.size());
+        return n;
+    }
+    // Names in registration order (registration_order), then any others in the order of their
+    // first sample.
+    std::vector<std::string> names() const {
+        std::map<std::string, std::size_t> rank;
+        const auto& reg = registration_order();
+        for (std::size_t i = 0; i < reg.size(); ++i) rank.emplace(reg[i], i);
+        std::vector<std::string> out = order_;
+        auto key = [&](const std::string& n) {
+            auto it = rank.find(registered_name(n));
+            return it == rank.end() ? reg.size() : it->second;
+        };
+        std::stable_sort(out.begin(), out.end(),
+                         [&](const std::string& a, const std::string& b) { return key(a) < key(b); });
+        return out;
+    }
+
+private:
+    std::map<std::string, std::vector<double>> samples_;
+    std::vector<std::string> order_;
+};
+
 // Console output plus, at the end, a table pairing every "BM_x/rest" with "BM_x_eigen/rest":
-// GFLOP/s of both, the fraction of the peak, and the speed ratio ours / Eigen.
+// GFLOP/s of both, the fraction of the peak, and the speed ratio ours / Eigen (best against
+// best, and the median beside it when the runs were repeated).
 class RatioReporter : public benchmark::ConsoleReporter {
 public:
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         for (const Run& run : runs) {
-            if (run.run_type != Run::RT_Iteration || run.iterations == 0) continue;
-            auto flops = run.counters.find("flops_per_iter");
+            samples_.add(run.benchmark_name(), run);
             auto peak = run.counters.find("peak_GFLOPS");
-            if (flops == run.counters.end()) continue;
-            double secs = run.real_accumulated_time / double(run.iterations);
-            Entry e{double(flops->second) * 1e-9 / secs, peak == run.counters.end() ? 0.0 : double(peak->second)};
-            results_[run.benchmark_name()] = e;
-            order_.push_back(run.benchmark_name());
+            if (peak != run.counters.end()) peak_[run.benchmark_name()] = double(peak->second);
         }
     }
     void Finalize() override {
         ConsoleReporter::Finalize();
-        std::printf("\n%-44s %9s %7s %9s %8s\n", "benchmark", "GFLOP/s", "%peak", "Eigen", "ours/Eig");
-        for (const std::string& name : order_) {
+        const bool repeated = samples_.repetitions() > 1;
+        if (repeated) {
+            std::printf("\nBest of %zu runs of each benchmark (median in the last column)\n",
+                        samples_.repetitions());
+        }
+        std::printf("\n%-44s %9s %7s %9s %8s%s\n", "benchmark", "GFLOP/s", "%peak", "Eigen",
+                    "ours/Eig", repeated ? "   median" : "");
+        for (const std::string& name : samples_.names()) {
             if (name.find("_eigen/") != std::string::npos) continue;
-            const Entry& e = results_[name];
-            std::string eigen = eigen_name(name);
-            auto it = results_.find(eigen);
-            std::printf("%-44s %9.1f %6.1f%%", name.c_str(), e.gflops,
-                        e.peak > 0 ? 100.0 * e.gflops / e.peak : 0.0);
-            if (it != results_.end()) {
-                std::printf(" %9.1f %8.2f", it->second.gflops, e.gflops / it->second.gflops);
+            const double ours = samples_.best(name), eigen = samples_.best(eigen_name(name));
+            const double peak = peak_.count(name) ? peak_.at(name) : 0.0;
+            std::printf("%-44s %9.1f %6.1f%%", name.c_str(), ours,
+                        peak > 0 ? 100.0 * ours / peak : 0.0);
+            if (eigen > 0) {
+                std::printf(" %9.1f %8.2f", eigen, ours / eigen);
+            } else if (repeated) {
+                std::printf(" %9s %8s", "", "");
             }
+            if (repeated) std::printf(" %8.1f", samples_.median(name));
             std::printf("\n");
         }
     }
 
 private:
-    struct Entry {
-        double gflops = 0, peak = 0;
-    };
     static std::string eigen_name(const std::string& name) {
         auto slash = name.find('/');
         if (slash == std::string::npos) return name + "_eigen";
         return name.substr(0, slash) + "_eigen" + name.substr(slash);
     }
-    std::map<std::string, Entry> results_;
-    std::vector<std::string> order_;
+    GflopsSamples samples_;
+    std::map<std::string, double> peak_;
 };
 
 }  // namespace unetpp_bench
