@@ -201,6 +201,35 @@ TEST_CASE("conv2d with a fused ReLU gives the bits of the convolution and then R
     }
 }
 
+TEST_CASE("conv2d backward data through a ReLU gives the bits of the two steps", "[conv2d]") {
+    // relu_output zeroes the input gradient where the ReLU was off: fused into the direct
+    // kernel's store, or run after the convolution on the other paths; in both write modes
+    unetpp::Rng rng(29);
+    auto check = [&](const Case& t) {
+        INFO(describe(t));
+        Conv2dSpec s = spec_of(t);
+        auto w = random_tensor<float>(Shape{t.K, t.C, t.R, t.S}, rng);
+        auto dy = random_tensor<float>(y_shape(t), rng);
+        auto relu_out = random_tensor<float>(Shape{t.N, t.C, t.H, t.W}, rng);
+        for (float& v : relu_out) v = std::max(v, 0.0f);  // about half the gradient gated off
+        for (auto write : {unetpp::GradWrite::assign, unetpp::GradWrite::add}) {
+            auto start = random_tensor<float>(relu_out.shape(), rng);
+            Tensor<float> fused = start, two_steps = start, plain(relu_out.shape());
+            unetpp::conv2d_backward_data<float>(s, dy, w, fused, write, relu_out);
+            unetpp::conv2d_backward_data<float>(s, dy, w, plain, unetpp::GradWrite::assign);
+            unetpp::relu_backward<float>(relu_out, plain, two_steps, write);
+            REQUIRE(std::equal(fused.begin(), fused.end(), two_steps.begin()));
+        }
+    };
+    for (const Case& t : kCases) check(t);
+    for (const Case& t : kDirectCases) check(t);
+    Tensor<float> w(Shape{4, 3, 3, 3}), dy(Shape{1, 4, 5, 5}), dx(Shape{1, 3, 5, 5});
+    Tensor<float> wrong(Shape{1, 3, 5, 4});
+    REQUIRE_THROWS_WITH(unetpp::conv2d_backward_data<float>(Conv2dSpec{3, 4, 3, 3, 1, 1}, dy, w,
+                                                            dx, unetpp::GradWrite::add, wrong),
+                        Catch::Contains("relu_output") && Catch::Contains("[1, 3, 5, 4]"));
+}
+
 TEST_CASE("conv2d backward matches finite differences and keeps the gradient contract",
           "[conv2d][grad]") {
     unetpp::Rng rng(22);

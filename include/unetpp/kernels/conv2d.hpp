@@ -31,6 +31,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "unetpp/kernels/activation.hpp"
 #include "unetpp/kernels/conv2d_direct.hpp"
 #include "unetpp/kernels/conv2d_im2col.hpp"
 #include "unetpp/kernels/conv2d_reference.hpp"
@@ -163,6 +164,15 @@ void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N,
     conv2d_forward_batch_gemm(s, g, N, x, w, bias, y, accumulate, relu);
 }
 
+// True when the input gradient is the forward convolution of dy with flipped weights (stride 1,
+// square kernel, pad <= R-1, not pointwise); conv2d_flipped_spec is that convolution.
+inline bool conv2d_backward_data_flips(const Conv2dSpec& s) {
+    return s.stride == 1 && s.R == s.S && s.pad <= s.R - 1 && !conv2d_is_pointwise(s);
+}
+inline Conv2dSpec conv2d_flipped_spec(const Conv2dSpec& s) {
+    return Conv2dSpec{s.K, s.C, s.R, s.S, 1, s.R - 1 - s.pad};
+}
+
 // w'[c,k,r,s] = w[k,c,R-1-r,S-1-s]: the weights of the convolution that maps dy to dx.
 template <class T>
 void conv2d_flip_weights(const Conv2dSpec& s, const T* w, T* flipped) {
@@ -250,37 +260,82 @@ void conv2d_forward_gemm(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTens
                                       false, activation == ConvActivation::relu);
 }
 
-// Input gradient. dy: N K OH OW, weight: K C R S, dx: N C H W. ADDS the gradient into dx (skip
-// and concat paths sum there); GradWrite::assign ASSIGNS it instead. Same requirements and
-// guarantees as conv2d_forward.
-template <class T>
-void conv2d_backward_data(const Conv2dSpec& spec, ConstTensorView<T> dy,
-                          ConstTensorView<T> weight, TensorView<T> dx,
-                          GradWrite write = GradWrite::add) {
-    detail::conv2d_check_input("conv2d_backward_data", spec, "dx", dx, weight);
-    detail::conv2d_check_output("conv2d_backward_data", spec, dx, "dy", dy);
-    const detail::ConvGeometry g(spec, dx.h(), dx.w());
-    const int64_t N = dx.n(), dx_size = spec.C * g.H * g.W, dy_size = spec.K * g.OH * g.OW;
+namespace detail {
 
+// conv2d_backward_data without a gate (below): both of its paths.
+template <class T>
+void conv2d_backward_data_plain(const Conv2dSpec& spec, const ConvGeometry& g, int64_t N,
+                                const T* dy, const T* weight, T* dx, GradWrite write) {
+    const int64_t dx_size = spec.C * g.H * g.W, dy_size = spec.K * g.OH * g.OW;
     // 1. stride 1, square kernel, pad <= R-1: forward convolution of dy with flipped weights
-    if (spec.stride == 1 && spec.R == spec.S && spec.pad <= spec.R - 1 &&
-        !detail::conv2d_is_pointwise(spec)) {
-        Conv2dSpec flipped_spec{spec.K, spec.C, spec.R, spec.S, 1, spec.R - 1 - spec.pad};
-        T* flipped = scratch<T>(ScratchSlot::kConvWeights, weight.numel());
-        detail::conv2d_flip_weights(spec, weight.data(), flipped);
-        const detail::ConvGeometry fg(flipped_spec, g.OH, g.OW);
-        detail::conv2d_forward_batch(flipped_spec, fg, N, dy.data(), flipped,
-                                     static_cast<const T*>(nullptr), dx.data(),
-                                     write == GradWrite::add);
+    if (conv2d_backward_data_flips(spec)) {
+        const Conv2dSpec flipped_spec = conv2d_flipped_spec(spec);
+        T* flipped = scratch<T>(ScratchSlot::kConvWeights, spec.K * spec.C * spec.R * spec.S);
+        conv2d_flip_weights(spec, weight, flipped);
+        const ConvGeometry fg(flipped_spec, g.OH, g.OW);
+        conv2d_forward_batch(flipped_spec, fg, N, dy, flipped, static_cast<const T*>(nullptr),
+                             dx, write == GradWrite::add);
         return;
     }
 
     // 2. otherwise GEMM into columns and col2im, image by image (col2im adds)
-    if (write == GradWrite::assign) fill_parallel(dx.data(), N * dx_size, T(0));
+    if (write == GradWrite::assign) fill_parallel(dx, N * dx_size, T(0));
     parallel_for(0, N, [&](int64_t n) {
-        detail::conv2d_backward_data_image(spec, g, dy.data() + n * dy_size, weight.data(),
-                                           dx.data() + n * dx_size);
+        conv2d_backward_data_image(spec, g, dy + n * dy_size, weight, dx + n * dx_size);
     });
+}
+
+}  // namespace detail
+
+// Input gradient. dy: N K OH OW, weight: K C R S, dx: N C H W. ADDS the gradient into dx (skip
+// and concat paths sum there); GradWrite::assign ASSIGNS it instead. Same requirements and
+// guarantees as conv2d_forward.
+// With relu_output (the output of a ReLU that was this convolution's input, shaped like dx),
+// each input-gradient value is first zeroed where relu_output <= 0: the gradient through that
+// ReLU too, with the bits of conv2d_backward_data followed by relu_backward. The direct 3x3
+// kernel applies it as it stores (no pass over dx, no buffer in between); the other paths run
+// the two steps.
+template <class T>
+void conv2d_backward_data(const Conv2dSpec& spec, ConstTensorView<T> dy,
+                          ConstTensorView<T> weight, TensorView<T> dx,
+                          GradWrite write = GradWrite::add,
+                          ConstTensorView<T> relu_output = ConstTensorView<T>()) {
+    detail::conv2d_check_input("conv2d_backward_data", spec, "dx", dx, weight);
+    detail::conv2d_check_output("conv2d_backward_data", spec, dx, "dy", dy);
+    const detail::ConvGeometry g(spec, dx.h(), dx.w());
+    const int64_t N = dx.n();
+    if (relu_output.data() == nullptr) {
+        detail::conv2d_backward_data_plain(spec, g, N, dy.data(), weight.data(), dx.data(), write);
+        return;
+    }
+    shape_check("conv2d_backward_data: relu_output", relu_output.shape(), dx.shape());
+    contiguous_check("conv2d_backward_data: relu_output", relu_output);
+#if defined(UNETPP_SIMD_AVX512)
+    if constexpr (std::is_same<T, float>::value) {
+        const Conv2dSpec fs = detail::conv2d_flipped_spec(spec);
+        if (detail::conv2d_backward_data_flips(spec) &&
+            detail::conv2d_direct_preferred<T>(fs, detail::ConvGeometry(fs, g.OH, g.OW))) {
+            float* flipped = scratch<float>(ScratchSlot::kConvWeights, weight.numel());
+            detail::conv2d_flip_weights(spec, weight.data(), flipped);
+            detail::conv2d_direct_forward_batch(fs, N, g.OH, g.OW, dy.data(), flipped, nullptr,
+                                                dx.data(), write == GradWrite::add, false,
+                                                relu_output.data());
+            return;
+        }
+    }
+#endif
+    // the convolution's gradient, then the ReLU's (assigned in place, or added from scratch)
+    if (write == GradWrite::assign) {
+        detail::conv2d_backward_data_plain(spec, g, N, dy.data(), weight.data(), dx.data(),
+                                           GradWrite::assign);
+        relu_backward(relu_output, ConstTensorView<T>(dx), dx, GradWrite::assign);
+        return;
+    }
+    T* tmp = scratch<T>(ScratchSlot::kConvGated, dx.numel());
+    TensorView<T> grad(tmp, dx.shape());
+    detail::conv2d_backward_data_plain(spec, g, N, dy.data(), weight.data(), tmp,
+                                       GradWrite::assign);
+    relu_backward(relu_output, ConstTensorView<T>(grad), dx, GradWrite::add);
 }
 
 namespace detail {

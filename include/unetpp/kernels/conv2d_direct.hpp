@@ -166,7 +166,7 @@ inline void conv2d_direct_pad_band(const Conv2dSpec& s, int64_t H, int64_t W, co
 // groups of 3 vectors (8 when K <= 3), which may span images, times blocks of 8 output channels.
 inline void conv2d_direct_forward_pairs(const Conv2dSpec& s, int64_t N, int64_t H, const float* x,
                                         const float* w, const float* bias, float* y,
-                                        bool accumulate, bool relu) {
+                                        bool accumulate, bool relu, const float* gate) {
     constexpr int64_t W = kDirectPairWidth, kMaxJV = DirectKernel::kMaxJVFew, slack = 16;
     const int64_t JV = conv2d_direct_group_vectors(s.K);
     const int64_t pixels = H * W, plane = (H + 3) * W, image_floats = s.C * plane;
@@ -193,6 +193,7 @@ inline void conv2d_direct_forward_pairs(const Conv2dSpec& s, int64_t N, int64_t 
             std::fill(dst + W + pixels, dst + plane, 0.0f);
         }
         float* y_unit = y + n0 * s.K * pixels;
+        const float* gate_unit = gate != nullptr ? gate + n0 * s.K * pixels : nullptr;
         const int64_t count = images * vectors;
         for (int64_t g0 = 0; g0 < count; g0 += JV) {
             const int jv = int(std::min(JV, count - g0));
@@ -209,7 +210,9 @@ inline void conv2d_direct_forward_pairs(const Conv2dSpec& s, int64_t N, int64_t 
                 conv2d_direct_dispatch<true>(kb, jv, s.C, xp, plane, W, x_off,
                                              wp + k0 * s.C * 9, y_unit + k0 * pixels, pixels,
                                              y_off, mask, accumulate,
-                                             b != nullptr ? b + k0 : nullptr, relu);
+                                             b != nullptr ? b + k0 : nullptr, relu,
+                                             gate_unit != nullptr ? gate_unit + k0 * pixels
+                                                                  : nullptr);
             }
         }
     });
@@ -217,12 +220,14 @@ inline void conv2d_direct_forward_pairs(const Conv2dSpec& s, int64_t N, int64_t 
 
 // The whole batch: see the header comment. `accumulate` adds into y instead of assigning;
 // `bias` (K values or nullptr) is used only when not accumulating; `relu` clamps the finished
-// outputs at 0.
+// outputs at 0; a `gate` (nullptr, or laid out like y) zeroes each sum where gate <= 0 before
+// it is stored or added (simd/conv3x3_avx512.hpp).
 inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t H, int64_t W,
                                         const float* x, const float* w, const float* bias,
-                                        float* y, bool accumulate, bool relu = false) {
+                                        float* y, bool accumulate, bool relu = false,
+                                        const float* gate = nullptr) {
     if (W == kDirectPairWidth) {
-        conv2d_direct_forward_pairs(s, N, H, x, w, bias, y, accumulate, relu);
+        conv2d_direct_forward_pairs(s, N, H, x, w, bias, y, accumulate, relu, gate);
         return;
     }
     constexpr int64_t L = DirectKernel::kLanes, kMaxJV = DirectKernel::kMaxJVFew;
@@ -248,6 +253,7 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
         const int64_t i0 = H * band / bands, i1 = H * (band + 1) / bands;
         const int64_t rows = i1 - i0 + 2, plane = rows * ld;
         float* y_n = y + n * s.K * pixels;
+        const float* gate_n = gate != nullptr ? gate + n * s.K * pixels : nullptr;
         float* xp = scratch<float>(ScratchSlot::kConvColumns, s.C * plane);
         conv2d_direct_pad_band(s, H, W, x + n * s.C * pixels, i0, i1, ld, xp);
         // the bias goes in at the store, from a register: no extra pass over y
@@ -270,7 +276,8 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
                 const int kb = int(std::min<int64_t>(DirectKernel::kMaxKB, s.K - k0));
                 conv2d_direct_dispatch(kb, jv, s.C, xp, plane, ld, x_off, wp + k0 * s.C * 9,
                                        y_n + k0 * pixels, pixels, y_off, mask, accumulate,
-                                       b != nullptr ? b + k0 : nullptr, relu);
+                                       b != nullptr ? b + k0 : nullptr, relu,
+                                       gate_n != nullptr ? gate_n + k0 * pixels : nullptr);
             }
         }
     });

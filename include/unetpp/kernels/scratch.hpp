@@ -26,7 +26,8 @@ enum class ScratchSlot : int {
     kConvPartial = 4,  // per-group partial weight gradients
     kConvPackedWeights = 5,  // convolution weights packed for the GEMM microkernel
     kConvBias = 6,           // per-image sums of a convolution's bias gradient
-    kCount = 7
+    kConvGated = 7,          // an input gradient before a ReLU's derivative is applied to it
+    kCount = 8
 };
 
 namespace detail {

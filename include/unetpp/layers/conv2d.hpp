@@ -109,8 +109,10 @@ public:
     // Gradient contract: ADDS the input gradient into dx (skipped when dx is an empty view, e.g.
     // for the first layer; GradWrite::assign ASSIGNS it); ASSIGNS weight.grad and bias.grad,
     // skipped when the weight is frozen. Requires a Mode::train forward since the last
-    // backward-relevant change of the input.
-    void backward(ConstTensorView<T> dy, TensorView<T> dx, GradWrite write = GradWrite::add) {
+    // backward-relevant change of the input. With relu_output (the input x of the forward, when
+    // a ReLU made it), the input gradient goes through that ReLU too (conv2d_backward_data).
+    void backward(ConstTensorView<T> dy, TensorView<T> dx, GradWrite write = GradWrite::add,
+                  ConstTensorView<T> relu_output = ConstTensorView<T>()) {
         if (cache_.x.data() == nullptr) {
             throw Error(where("backward called without a Mode::train forward"));
         }
@@ -119,7 +121,8 @@ public:
         // 1. input gradient
         if (dx.data() != nullptr) {
             shape_check(where("dx").c_str(), dx.shape(), cache_.x.shape());
-            conv2d_backward_data(spec_, dy, std::as_const(weight_.value).view(), dx, write);
+            conv2d_backward_data(spec_, dy, std::as_const(weight_.value).view(), dx, write,
+                                 relu_output);
         }
         // 2. weight and bias gradients
         if (!weight_.frozen) {

@@ -204,14 +204,18 @@ public:
         };
         stage_backward(act2_, out_, bn2_);
         TensorView<T> h = next(assign);
-        conv2_.backward(g, h, assign);
+        // conv2's input is act1's output (no dropout between): conv2's backward applies act1's
+        // derivative as it stores, in place of a relu_backward pass over its result
+        const bool relu1_in_conv2 = fused_ == StageFusion::relu_in_conv && !dropout_;
+        conv2_.backward(g, h, assign,
+                        relu1_in_conv2 ? std::as_const(a1_).view() : ConstTensorView<T>());
         g = h;
         if (dropout_) {
             h = next(GradWrite::add);
             drop_.backward(g, h);
             g = h;
         }
-        stage_backward(act1_, a1_, bn1_);
+        if (!relu1_in_conv2) stage_backward(act1_, a1_, bn1_);
         conv1_.backward(g, dx, write);
     }
 

@@ -14,7 +14,9 @@
 // input vector is loaded, used KB times and dropped (3 x 8: 24 accumulators, 3 weights, 1 input). Output vector v goes to y + kk*y_plane + y_off[v]
 // under mask[v] (the tail of a row narrower than a multiple of 16), plus what y held (add) or
 // plus bias[kk] (bias not null), added to the finished sum in both cases, then clamped at 0
-// when relu (a ReLU fused into the store).
+// when relu (a ReLU fused into the store). With a gate (laid out like y), the sum is first
+// zeroed where gate <= 0: a backward-data pass that applies the derivative of the ReLU whose
+// output was its forward's input, as relu_backward would after it.
 
 #include <immintrin.h>
 
@@ -49,7 +51,8 @@ struct Conv3x3Kernel {
     template <int KB, int JV, bool Pairs = false>
     static void run(int64_t C, const float* xp, int64_t plane, int64_t ld, const int64_t* x_off,
                     const float* w, float* y, int64_t y_plane, const int64_t* y_off,
-                    const __mmask16* mask, bool add, const float* bias, bool relu) {
+                    const __mmask16* mask, bool add, const float* bias, bool relu,
+                    const float* gate = nullptr) {
         __m512 acc[KB][JV];
 #pragma GCC unroll 8
         for (int kk = 0; kk < KB; ++kk) {
@@ -107,6 +110,12 @@ struct Conv3x3Kernel {
             for (int v = 0; v < JV; ++v) {
                 float* dst = y + kk * y_plane + y_off[v];
                 __m512 out = acc[kk][v];
+                if (gate != nullptr) {
+                    const __m512 g =
+                        _mm512_maskz_loadu_ps(mask[v], gate + kk * y_plane + y_off[v]);
+                    out = _mm512_maskz_mov_ps(
+                        _mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_GT_OQ), out);
+                }
                 if (add) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[v], dst));
                 else if (bias != nullptr) out = _mm512_add_ps(out, _mm512_set1_ps(bias[kk]));
                 if (relu) out = _mm512_max_ps(out, _mm512_setzero_ps());
