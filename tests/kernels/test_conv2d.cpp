@@ -343,6 +343,55 @@ TEST_CASE("lanes weight gradient taken in chunks of images gives the bits of one
     REQUIRE(unetpp::detail::conv2d_direct_lanes_chunk(3, 100, 2, 1 << 20) == 3);
     REQUIRE(unetpp::detail::conv2d_direct_lanes_chunk(1, 100, 2, 1) == 1);
 }
+
+TEST_CASE("lanes weight gradient splits its channels evenly and keeps the bits on 1-4 threads",
+          "[conv2d][lanes][threads]") {
+    // every split is valid (blocks of 2-3 channels, groups of at most 4 blocks) and, with
+    // several threads, balanced where the channels allow it
+    for (int64_t C : {4, 5, 7, 16, 20, 27, 32, 64, 128, 256}) {
+        for (int64_t k_blocks : {1, 2, 4, 16}) {
+            for (int64_t threads : {1, 2, 3, 4}) {
+                INFO("C=" << C << " k_blocks=" << k_blocks << " threads=" << threads);
+                const auto sp = unetpp::detail::conv2d_direct_lanes_split(C, k_blocks, threads);
+                REQUIRE(sp.groups >= 1);
+                REQUIRE(sp.groups <= sp.c_blocks);
+                for (int64_t b = 0; b < sp.c_blocks; ++b) {
+                    const int64_t n = (b + 1) * C / sp.c_blocks - b * C / sp.c_blocks;
+                    REQUIRE(n >= 2);
+                    REQUIRE(n <= 3);
+                }
+                if (threads == 1) REQUIRE(sp.groups * 4 >= sp.c_blocks);
+            }
+        }
+    }
+    // 32 channels on 2 threads: 12 blocks in 4 groups of 8 channels (11 blocks in 3 groups of
+    // 8, 12 and 12 on 1 thread)
+    REQUIRE(unetpp::detail::conv2d_direct_lanes_split(32, 2, 2).c_blocks == 12);
+    REQUIRE(unetpp::detail::conv2d_direct_lanes_split(32, 2, 2).groups == 4);
+    REQUIRE(unetpp::detail::conv2d_direct_lanes_split(32, 2, 1).c_blocks == 11);
+    // the same bits whatever the split
+    unetpp::Rng rng(32);
+    const Case cases[] = {{3, 32, 32, 6, 20, 3, 3, 1, 1}, {2, 27, 16, 5, 17, 3, 3, 1, 1},
+                          {2, 7, 48, 4, 18, 3, 3, 1, 1}};
+    for (const Case& t : cases) {
+        INFO(describe(t));
+        Conv2dSpec s = spec_of(t);
+        auto x = random_tensor<float>(Shape{t.N, t.C, t.H, t.W}, rng);
+        auto dy = random_tensor<float>(y_shape(t), rng);
+        Tensor<float> one(Shape{t.K, t.C, 3, 3});
+        unetpp::set_num_threads(1);
+        unetpp::detail::conv2d_direct_backward_weight_lanes(s, t.N, t.H, t.W, x.data(), dy.data(),
+                                                            one.data());
+        for (int threads = 2; threads <= 4; ++threads) {
+            unetpp::set_num_threads(threads);
+            Tensor<float> many(one.shape());
+            unetpp::detail::conv2d_direct_backward_weight_lanes(s, t.N, t.H, t.W, x.data(),
+                                                                dy.data(), many.data());
+            REQUIRE(std::equal(many.begin(), many.end(), one.begin()));
+        }
+        unetpp::set_num_threads(0);
+    }
+}
 #endif
 
 TEST_CASE("conv2d works inside a parallel_for body", "[conv2d][threads]") {

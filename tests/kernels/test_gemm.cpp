@@ -119,7 +119,7 @@ TEST_CASE("gemm with K = 0 assigns zero or keeps C when accumulating", "[gemm]")
     REQUIRE(c == std::vector<float>{0, 0, 0, 0});
 }
 
-TEST_CASE("gemm gives bit-identical results on 1 and 2 threads", "[gemm][threads]") {
+TEST_CASE("gemm gives bit-identical results on 1, 2 and 3 threads", "[gemm][threads]") {
     unetpp::Rng rng(14);
     // the same random A, B and starting C through 1 and 2 threads
     auto check = [&](const unetpp::GemmSpec& s) {
@@ -129,11 +129,15 @@ TEST_CASE("gemm gives bit-identical results on 1 and 2 threads", "[gemm][threads
         auto c2 = c1;
         unetpp::set_num_threads(1);
         unetpp::gemm(s, a.data(), b.data(), c1.data());
+        auto c3 = c2;
         unetpp::set_num_threads(2);
         unetpp::gemm(s, a.data(), b.data(), c2.data());
+        unetpp::set_num_threads(3);  // other splits of the strips and row blocks
+        unetpp::gemm(s, a.data(), b.data(), c3.data());
         unetpp::set_num_threads(0);
         INFO(describe(s));
         REQUIRE(c1 == c2);
+        REQUIRE(c1 == c3);
     };
     for (int flags = 0; flags < 8; ++flags) {
         // flags 4-7: one column strip, so 2 threads split the rows instead
