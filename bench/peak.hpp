@@ -37,11 +37,22 @@ inline std::string layer_name(const Layer& l) {
 }
 
 // FP32 GFLOP/s of a register-only FMA loop on `threads` threads (a multiply-add is 2 FLOPs):
-// the peak every kernel is measured against. Uses GCC vector types so the compiler emits the
-// widest FMA the build targets.
+// the peak every kernel is measured against. Uses GCC vector types of the widest width the build
+// targets, and as many accumulators as fit in its registers beside the two operands: 16 of 32
+// zmm on AVX-512, 10 of 16 ymm on AVX2 (enough independent chains to hide a 4-5 cycle FMA
+// latency on two pipes). A vector wider than the build's registers would be split in two and
+// its 16 chains would spill, which once reported a third of the AVX2 peak.
 inline double measure_fma_peak_gflops(int threads) {
+#if defined(__AVX512F__)
     typedef float Vec __attribute__((vector_size(64)));
-    constexpr int kChains = 16;         // independent accumulators: hides the FMA latency
+    constexpr int kChains = 16;
+#elif defined(__AVX__)
+    typedef float Vec __attribute__((vector_size(32)));
+    constexpr int kChains = 10;
+#else
+    typedef float Vec __attribute__((vector_size(16)));
+    constexpr int kChains = 10;
+#endif
     constexpr int64_t kIters = 4000000;
     const double flops_per_thread = 2.0 * kChains * (sizeof(Vec) / sizeof(float)) * kIters;
     double best = 0;
@@ -62,6 +73,8 @@ inline double measure_fma_peak_gflops(int threads) {
             }
             for (int i = 0; i < kChains; ++i) acc[i] = a * float(i);
             for (int64_t it = 0; it < kIters; ++it) {
+                // unrolled, so that each accumulator lives in a register, not in memory
+#pragma GCC unroll 16
                 for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * m + a;
             }
             float s = 0;
