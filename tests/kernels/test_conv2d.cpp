@@ -79,6 +79,12 @@ const Case kCases[] = {
     {4, 16, 16, 1, 8, 3, 3, 1, 1},   // 8 wide, one row: every vector half masked
     {2, 16, 2, 13, 40, 3, 3, 1, 1},  // K <= 3: 8 vectors a call (39 an image), a 7-vector tail
     {3, 2, 3, 11, 8, 3, 3, 1, 1},    // K <= 3 at 8 wide: 6 pair vectors an image, groups of 8
+    // AVX2's 8-lane kernel: blocks of 4 output channels, tiles of 3 vectors, smaller tiles of
+    // more vectors for blocks of 1-3 channels
+    {2, 7, 6, 5, 9, 3, 3, 1, 1},     // a block of 4 and one of 2; a full vector and 1-lane tail
+    {1, 3, 3, 6, 15, 3, 3, 1, 1},    // K = 3: 4 vectors a call across rows, 7-lane tail
+    {2, 9, 1, 7, 23, 3, 3, 1, 1},    // K = 1: 8 vectors a call, a 7-lane tail
+    {2, 4, 13, 4, 8, 3, 3, 1, 1},    // 8 wide: one vector a row, blocks of 4, 4, 4 and 1
 };
 
 // 3x3 stride-1 pad-1 shapes for the direct kernel alone, which takes any width.

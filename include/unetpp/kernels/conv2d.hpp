@@ -15,10 +15,10 @@
 //                    otherwise col = W^T * dY, then col2im adds col into dx
 //   backward weight  dW[K, C*R*S] = sum_n dY_n * col_n^T
 // A 1x1, stride 1, pad 0 convolution skips im2col: x itself is the column matrix. On AVX-512
-// builds, float 3x3 stride-1 pad-1 convolutions at least kDirectMinWidth wide, or exactly
-// kDirectPairWidth wide, skip the lowering: the direct kernels of conv2d_direct.hpp compute
-// their forward (and so their backward data) and their weight gradient (the lanes kernel, for
-// K = 16m and C >= 16, at any width).
+// and AVX2 builds, float 3x3 stride-1 pad-1 convolutions at least kDirectMinWidth wide (one
+// vector: 16 or 8 pixels), or on AVX-512 exactly kDirectPairWidth wide, skip the lowering: the
+// direct kernels of conv2d_direct.hpp compute their forward (and so their backward data) and
+// their weight gradient (on AVX-512 the lanes kernel, for K = 16m and C >= 16, at any width).
 //
 // Threads: forward and backward data split (image, band of output pixels) work units over the
 // threads. Backward weight by the GEMM splits the batch into a fixed number of groups
@@ -135,16 +135,26 @@ void conv2d_forward_batch_gemm(const Conv2dSpec& s, const ConvGeometry& g, int64
 }
 
 // Output width from which the direct 3x3 kernel beats the GEMM lowering (bench_conv2d --algo
-// all): below it most of its 16 lanes would be masked off. Images exactly kDirectPairWidth (8)
-// wide take the direct kernel too, with two rows in each vector.
+// all): one vector of its lanes (16 on AVX-512, 8 on AVX2), below which most lanes would be
+// masked off. On AVX-512, images exactly kDirectPairWidth (8) wide take the direct kernel too,
+// with two rows in each vector.
+#if defined(UNETPP_CONV_DIRECT)
+constexpr int64_t kDirectMinWidth = DirectKernel::kLanes;
+#else
 constexpr int64_t kDirectMinWidth = 16;
+#endif
+#if defined(UNETPP_SIMD_AVX512)
+constexpr bool kDirectPairs = true;
+#else
+constexpr bool kDirectPairs = false;
+#endif
 
 // True when the direct forward (and so backward data) rather than the GEMM lowering should run
 // this convolution.
 template <class T>
 bool conv2d_direct_preferred(const Conv2dSpec& s, const ConvGeometry& g) {
     return conv2d_direct_applies<T>(s) &&
-           (g.OW >= kDirectMinWidth || g.OW == kDirectPairWidth);
+           (g.OW >= kDirectMinWidth || (kDirectPairs && g.OW == kDirectPairWidth));
 }
 
 // The forward convolution of a batch by the fastest kernel this build has for it: the direct
@@ -153,7 +163,7 @@ bool conv2d_direct_preferred(const Conv2dSpec& s, const ConvGeometry& g) {
 template <class T>
 void conv2d_forward_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N, const T* x,
                           const T* w, const T* bias, T* y, bool accumulate, bool relu = false) {
-#if defined(UNETPP_SIMD_AVX512)
+#if defined(UNETPP_CONV_DIRECT)
     if constexpr (std::is_same<T, float>::value) {
         if (conv2d_direct_preferred<T>(s, g)) {
             conv2d_direct_forward_batch(s, N, g.H, g.W, x, w, bias, y, accumulate, relu);
@@ -310,7 +320,7 @@ void conv2d_backward_data(const Conv2dSpec& spec, ConstTensorView<T> dy,
     }
     shape_check("conv2d_backward_data: relu_output", relu_output.shape(), dx.shape());
     contiguous_check("conv2d_backward_data: relu_output", relu_output);
-#if defined(UNETPP_SIMD_AVX512)
+#if defined(UNETPP_CONV_DIRECT)
     if constexpr (std::is_same<T, float>::value) {
         const Conv2dSpec fs = detail::conv2d_flipped_spec(spec);
         if (detail::conv2d_backward_data_flips(spec) &&
@@ -396,7 +406,12 @@ void conv2d_backward_weight_batch(const Conv2dSpec& s, const ConvGeometry& g, in
             if (dbias) image_sums = scratch<T>(ScratchSlot::kConvBias, N * s.K);
             conv2d_direct_backward_weight_lanes(s, N, g.H, g.W, x, dy, dweight, image_sums);
             done = true;
-        } else if (conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth && N > 0) {
+        }
+    }
+#endif
+#if defined(UNETPP_CONV_DIRECT)
+    if constexpr (std::is_same<T, float>::value) {
+        if (!done && conv2d_direct_applies<T>(s) && g.OW >= kDirectMinWidth && N > 0) {
             conv2d_direct_backward_weight(s, N, g.H, g.W, x, dy, dweight);
             done = true;
         }

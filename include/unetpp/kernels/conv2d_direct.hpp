@@ -8,24 +8,25 @@
 // Why: lowered onto the GEMM, a layer with few channels on a large image (16 channels at
 // 128x128) spends as much time copying its 9-times-larger column matrix as multiplying, and a
 // 16-row GEMM fills the microkernel poorly. Here every input vector loaded serves 8 output
-// channels and every broadcast weight 3 vectors of 16 pixels, straight from a zero-padded band
-// of the input that stays in L1/L2 (simd/conv3x3_avx512.hpp).
+// channels and every broadcast weight 3 vectors of 16 pixels (AVX-512; 4 channels and 3 vectors
+// of 8 pixels on AVX2), straight from a zero-padded band of the input that stays in L1/L2
+// (simd/conv3x3_avx512.hpp, simd/conv3x3_avx2.hpp).
 //
 // Method, per work unit (an image and a band of output rows, split over threads):
 //   1. copy the band's input rows, with one zero row above and below and one zero column left
 //      and right, into this thread's scratch (row length a multiple of 16, plus slack);
-//   2. cut the band's output rows into vectors of 16 pixels (the last of a row masked) and take
-//      them 3 at a time (8 when K <= 3); for each group, for each block of 8 output channels
-//      (the last block smaller), run the microkernel over all C*9 taps.
-// Images exactly 8 pixels wide (a U-Net's bottom level) take a variant with two output rows in
-// each vector (conv2d_direct_forward_pairs), where one row per vector would leave 8 of the 16
-// lanes idle.
-// Weights are repacked once per call into blocks of 8 output channels, tap-major. Each output
-// element is one microkernel's sum in (c, r, s) order, so results do not depend on the thread
-// count. Only float on AVX-512 builds takes this path (conv2d_direct_available); elsewhere
-// conv2d.hpp keeps the GEMM lowering.
-// Known gap (speed): no AVX2 microkernel yet, so AVX2-only machines use the GEMM lowering for
-// every layer; remove once simd/ has an 8-lane twin of conv3x3_avx512.hpp.
+//   2. cut the band's output rows into vectors of kLanes pixels (16 on AVX-512, 8 on AVX2; the
+//      last of a row masked) and take them kMaxJV at a time (more when K <= 3); for each group,
+//      for each block of kMaxKB output channels (8 on AVX-512, 4 on AVX2; the last block
+//      smaller), run the microkernel over all C*9 taps.
+// On AVX-512, images exactly 8 pixels wide (a U-Net's bottom level) take a variant with two
+// output rows in each vector (conv2d_direct_forward_pairs), where one row per vector would leave
+// 8 of the 16 lanes idle; on AVX2 such a row fills one vector.
+// Weights are repacked once per call into blocks of kMaxKB output channels, tap-major. Each
+// output element is one microkernel's sum in (c, r, s) order, so results do not depend on the
+// thread count. Float on AVX-512 and AVX2 builds takes this path (conv2d_direct_available);
+// elsewhere conv2d.hpp keeps the GEMM lowering. The lanes weight gradient (output channels in
+// the lanes) exists on AVX-512 only; AVX2 takes conv2d_direct_backward_weight for every shape.
 
 #include <algorithm>
 #include <cstdint>
@@ -43,6 +44,10 @@
 
 #if defined(UNETPP_SIMD_AVX512)
 #include "unetpp/simd/conv3x3_avx512.hpp"
+#define UNETPP_CONV_DIRECT 1
+#elif defined(UNETPP_SIMD_AVX2)
+#include "unetpp/simd/conv3x3_avx2.hpp"
+#define UNETPP_CONV_DIRECT 1
 #endif
 
 namespace unetpp {
@@ -50,7 +55,7 @@ namespace unetpp {
 // True when this build has a direct 3x3 kernel for element type T.
 template <class T>
 constexpr bool conv2d_direct_available() {
-#if defined(UNETPP_SIMD_AVX512)
+#if defined(UNETPP_CONV_DIRECT)
     return std::is_same<T, float>::value;
 #else
     return false;
@@ -64,14 +69,19 @@ bool conv2d_direct_applies(const Conv2dSpec& s) {
     return conv2d_direct_available<T>() && s.R == 3 && s.S == 3 && s.stride == 1 && s.pad == 1;
 }
 
-// Images exactly this wide take the paired-rows layout (conv2d_direct_forward_pairs): two
-// output rows per vector of 16 lanes.
+// On AVX-512, images exactly this wide take the paired-rows layout
+// (conv2d_direct_forward_pairs): two output rows per vector of 16 lanes.
 constexpr int64_t kDirectPairWidth = 8;
 
-#if defined(UNETPP_SIMD_AVX512)
+#if defined(UNETPP_CONV_DIRECT)
 namespace detail {
 
+#if defined(UNETPP_SIMD_AVX512)
 using DirectKernel = avx512::Conv3x3Kernel;
+#else
+using DirectKernel = avx2::Conv3x3Kernel;
+#endif
+using DirectMask = DirectKernel::Mask;
 
 // Floats of padded input one work unit copies, at most: half of L2, which leaves room for the
 // weights and the output rows. Each band copies two halo rows beyond its own, so a small band
@@ -79,22 +89,24 @@ using DirectKernel = avx512::Conv3x3Kernel;
 // copy read every input row three times.
 constexpr int64_t kDirectBandFloats = 128 * 1024;
 
-// How a zero-padded input row of width W is laid out for the microkernels: `vectors` of 16
+// How a zero-padded input row of width W is laid out for the microkernels: `vectors` of kLanes
 // pixels cover the row (the last masked by `tail`), and each padded row holds ld floats (one
-// zero column left, the row, zeros to the end; a multiple of 16 with slack for shifted loads).
+// zero column left, the row, zeros to the end; a multiple of kLanes with slack for shifted
+// loads).
 struct DirectRows {
     int64_t vectors = 0, ld = 0;
-    __mmask16 tail = 0xffff;
+    DirectMask tail = DirectKernel::kFullMask;
 
     explicit DirectRows(int64_t W) {
         constexpr int64_t L = DirectKernel::kLanes;
         vectors = (W + L - 1) / L;
         ld = vectors * L + L;
-        tail = W % L == 0 ? __mmask16(0xffff) : __mmask16((1u << (W % L)) - 1u);
+        tail = W % L == 0 ? DirectKernel::kFullMask : DirectKernel::mask_first(W % L);
     }
 };
 
-// wp[k0*C*9 + ((c*3 + r)*3 + s)*kb + kk] = w[k0 + kk, c, r, s] for blocks of kb <= 8 channels.
+// wp[k0*C*9 + ((c*3 + r)*3 + s)*kb + kk] = w[k0 + kk, c, r, s] for blocks of kb <= kMaxKB
+// channels.
 inline void conv2d_direct_pack_weights(const Conv2dSpec& s, const float* w, float* wp) {
     const int64_t taps = s.C * 9;
     for (int64_t k0 = 0; k0 < s.K; k0 += DirectKernel::kMaxKB) {
@@ -107,19 +119,25 @@ inline void conv2d_direct_pack_weights(const Conv2dSpec& s, const float* w, floa
     }
 }
 
-// Calls DirectKernel::run<KB, jv, Pairs> for a runtime jv in [1, JV].
+// Calls DirectKernel::run<KB, jv, Pairs> for a runtime jv in [1, JV] (run<KB, jv> on AVX2,
+// which has no paired rows).
 template <bool Pairs, int KB, int JV, class... Args>
 void conv2d_direct_dispatch_jv(int jv, Args... args) {
     if constexpr (JV >= 1) {
         if (jv == JV) {
+#if defined(UNETPP_SIMD_AVX512)
             DirectKernel::run<KB, JV, Pairs>(args...);
+#else
+            static_assert(!Pairs, "paired rows exist on AVX-512 only");
+            DirectKernel::run<KB, JV>(args...);
+#endif
         } else {
             conv2d_direct_dispatch_jv<Pairs, KB, JV - 1>(jv, args...);
         }
     }
 }
 
-// Calls DirectKernel::run<kb, jv, Pairs> for runtime kb in [1, 8] and jv in
+// Calls DirectKernel::run<kb, jv, Pairs> for runtime kb in [1, kMaxKB] and jv in
 // [1, DirectKernel::max_jv(kb)].
 template <bool Pairs = false, int KB = DirectKernel::kMaxKB, class... Args>
 void conv2d_direct_dispatch(int kb, int jv, Args... args) {
@@ -133,7 +151,7 @@ void conv2d_direct_dispatch(int kb, int jv, Args... args) {
 }
 
 // Output vectors per microkernel call of a forward with K output channels: more when every
-// block of channels is small (K <= 3), see simd/conv3x3_avx512.hpp.
+// block of channels is small (K <= 3), see simd/conv3x3_avx512.hpp and conv3x3_avx2.hpp.
 inline int64_t conv2d_direct_group_vectors(int64_t K) {
     return K <= 3 ? DirectKernel::max_jv(int(K)) : DirectKernel::kMaxJV;
 }
@@ -158,6 +176,7 @@ inline void conv2d_direct_pad_band(const Conv2dSpec& s, int64_t H, int64_t W, co
     }
 }
 
+#if defined(UNETPP_SIMD_AVX512)
 // The forward of a batch of images kDirectPairWidth pixels wide (same contract as
 // conv2d_direct_forward_batch below). Each vector of 16 lanes holds two output rows, so no lane
 // idles, as 8 of 16 would with one row per vector. Work units are runs of whole images: each
@@ -217,6 +236,7 @@ inline void conv2d_direct_forward_pairs(const Conv2dSpec& s, int64_t N, int64_t 
         }
     });
 }
+#endif
 
 // The whole batch: see the header comment. `accumulate` adds into y instead of assigning;
 // `bias` (K values or nullptr) is used only when not accumulating; `relu` clamps the finished
@@ -226,10 +246,12 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
                                         const float* x, const float* w, const float* bias,
                                         float* y, bool accumulate, bool relu = false,
                                         const float* gate = nullptr) {
+#if defined(UNETPP_SIMD_AVX512)
     if (W == kDirectPairWidth) {
         conv2d_direct_forward_pairs(s, N, H, x, w, bias, y, accumulate, relu, gate);
         return;
     }
+#endif
     constexpr int64_t L = DirectKernel::kLanes, kMaxJV = DirectKernel::kMaxJVFew;
     const int64_t JV = conv2d_direct_group_vectors(s.K);
     const DirectRows layout(W);
@@ -259,18 +281,18 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
         // the bias goes in at the store, from a register: no extra pass over y
         const float* b = accumulate ? nullptr : bias;
 
-        // 2. groups of up to 3 output vectors (8 when K <= 3), in raster order, times blocks of
-        // 8 channels
+        // 2. groups of up to kMaxJV output vectors (more when K <= 3), in raster order, times
+        // blocks of kMaxKB channels
         const int64_t count = (i1 - i0) * vectors;
         for (int64_t g0 = 0; g0 < count; g0 += JV) {
             const int jv = int(std::min(JV, count - g0));
             int64_t x_off[kMaxJV], y_off[kMaxJV];
-            __mmask16 mask[kMaxJV];
+            DirectMask mask[kMaxJV];
             for (int v = 0; v < jv; ++v) {
                 const int64_t row = (g0 + v) / vectors, col = (g0 + v) % vectors * L;
                 x_off[v] = row * ld + col;
                 y_off[v] = (i0 + row) * W + col;
-                mask[v] = col + L <= W ? __mmask16(0xffff) : layout.tail;
+                mask[v] = col + L <= W ? DirectKernel::kFullMask : layout.tail;
             }
             for (int64_t k0 = 0; k0 < s.K; k0 += DirectKernel::kMaxKB) {
                 const int kb = int(std::min<int64_t>(DirectKernel::kMaxKB, s.K - k0));
@@ -283,7 +305,7 @@ inline void conv2d_direct_forward_batch(const Conv2dSpec& s, int64_t N, int64_t 
     });
 }
 
-// Calls DirectKernel::run_weight<kb> for a runtime kb in [1, 8].
+// Calls DirectKernel::run_weight<kb> for a runtime kb in [1, kMaxKB].
 template <int KB = DirectKernel::kMaxKB, class... Args>
 void conv2d_direct_weight_dispatch(int kb, Args... args) {
     if constexpr (KB >= 1) {
@@ -295,16 +317,17 @@ void conv2d_direct_weight_dispatch(int kb, Args... args) {
     }
 }
 
-// Input channels per weight-gradient work unit: with the blocks of 8 output channels, enough
-// units for the threads while each unit's accumulators (C_unit * 3 * 24 vectors) stay in L1.
+// Input channels per weight-gradient work unit: with the blocks of kMaxKB output channels,
+// enough units for the threads while each unit's accumulators (C_unit * 3 * 3 * kMaxKB
+// vectors) stay in L1.
 constexpr int64_t kDirectWeightChannels = 4;
-// Output rows per weight-gradient tile: about 32 vectors of 16 pixels.
+// Output rows per weight-gradient tile: about 32 vectors of kLanes pixels.
 constexpr int64_t kDirectWeightTileVectors = 32;
 
 // Weight gradient of the whole batch:
 //   dw[k,c,r,s] = sum_{n,i,j} dy[n,k,i,j] * x[n,c,i+r-1,j+s-1]
 // ASSIGNS dw. Method: the batch is zero-padded once into the calling thread's scratch (N C
-// planes of (H+2) rows of ld floats). Work units are (block of 8 output channels, block of
+// planes of (H+2) rows of ld floats). Work units are (block of kMaxKB output channels, block of
 // kDirectWeightChannels input channels); each sums over images, then tiles of rows, then its
 // (c, r) pairs, with its lane-wise accumulators kept in an L1 buffer between tiles, and reduces
 // the lanes at the end. The order of the sums is fixed, so results do not depend on the thread
@@ -362,6 +385,7 @@ inline void conv2d_direct_backward_weight(const Conv2dSpec& s, int64_t N, int64_
     });
 }
 
+#if defined(UNETPP_SIMD_AVX512)
 // Channel blocks of the lanes weight gradient per work unit, at most: a unit's accumulators
 // (27 vectors of 16 floats a block, 7 KiB for 4 blocks) stay in L1 beside a tile of dy.
 constexpr int64_t kDirectLanesMaxBlocks = 4;
@@ -543,9 +567,10 @@ inline void conv2d_direct_backward_weight_lanes(const Conv2dSpec& s, int64_t N, 
         });
     }
 }
+#endif  // UNETPP_SIMD_AVX512: the lanes weight gradient
 
 }  // namespace detail
-#endif
+#endif  // UNETPP_CONV_DIRECT
 
 // Direct 3x3 forward convolution (stride 1, pad 1): the same contract as conv2d_forward
 // (ASSIGNS y = bias + conv(x, weight); bias may be nullptr). Requires conv2d_direct_applies<T>
@@ -559,11 +584,12 @@ void conv2d_forward_direct(const Conv2dSpec& spec, ConstTensorView<T> x,
     detail::conv2d_check_output("conv2d_forward_direct", spec, x, "output", y);
     if (!conv2d_direct_applies<T>(spec)) {
         throw Error(detail::concat("conv2d_forward_direct: needs a 3x3, stride 1, pad 1 float "
-                                   "convolution on an AVX-512 build; got ", spec.R, "x", spec.S,
+                                   "convolution on an AVX-512 or AVX2 build; got ", spec.R, "x",
+                                   spec.S,
                                    " stride ", spec.stride, " pad ", spec.pad, " (",
                                    UNETPP_SIMD_NAME, "): use conv2d_forward"));
     }
-#if defined(UNETPP_SIMD_AVX512)
+#if defined(UNETPP_CONV_DIRECT)
     if constexpr (std::is_same<T, float>::value) {
         detail::conv2d_direct_forward_batch(spec, x.n(), x.h(), x.w(), x.data(), weight.data(),
                                             bias, y.data(), false,

@@ -40,6 +40,14 @@ struct Conv3x3Kernel {
     // The most output vectors one call takes for blocks of kb output channels.
     static constexpr int max_jv(int kb) { return kb <= 3 ? kMaxJVFew : kMaxJV; }
 
+    // Which lanes of a vector are valid: a mask register.
+    using Mask = __mmask16;
+    static constexpr Mask kFullMask = 0xffff;
+    // The first n lanes (1 <= n; all 16 for n >= 16).
+    static constexpr Mask mask_first(int64_t n) {
+        return n >= kLanes ? kFullMask : Mask((1u << n) - 1u);
+    }
+
     // Paired rows (Pairs = true), for images exactly 8 pixels wide: each vector holds two
     // output rows, lanes 0-7 the upper and 8-15 the lower, and xp has no padding columns (rows
     // of ld = 8 floats, one after the other). Tap s then loads from xr + x_off[v] + s with x_off
