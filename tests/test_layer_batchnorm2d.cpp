@@ -2,6 +2,7 @@
 // statistics (inference formula), running-statistics update, inference output.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <unetpp/layers/batchnorm2d.hpp>
 
@@ -47,6 +48,64 @@ TEST_CASE("batchnorm2d backward with GradWrite::assign gives the values it adds 
             bn.backward(dy.view(), added.view());
             bn.backward(dy.view(), assigned.view(), unetpp::GradWrite::assign);
             for (int64_t i = 0; i < added.numel(); ++i) REQUIRE(assigned[i] == added[i]);
+        }
+    }
+}
+
+TEST_CASE("batchnorm2d float backward (SIMD loops) matches the double one (scalar loops)",
+          "[batchnorm2d]") {
+    // Float takes the vector loops of simd/batchnorm_*.hpp where the build has them; double
+    // always the portable ones, which the finite-difference checks above cover. Planes of 63
+    // and 100 pixels: 16-float blocks, 8-float blocks and a tail.
+    // Float rounding of the forward's output and of the inputs gives ~1e-6 relative error;
+    // 2e-4 leaves room for the cancellation in M g - dbeta - h dgamma.
+    constexpr double kTolerance = 2e-4;
+    unetpp::Rng rng(5);
+    for (const Shape shape : {Shape{2, 3, 9, 7}, Shape{1, 2, 5, 20}}) {
+        for (int stats = 0; stats < 2; ++stats) {
+            for (int relu = 0; relu < 2; ++relu) {
+                INFO("shape " << shape.str() << ", running stats " << stats << ", fused relu "
+                              << relu);
+                BatchNorm2dSpec spec{shape[1]};
+                spec.use_running_stats = stats == 1;
+                unetpp::BatchNorm2d<float> bn_f("bn", spec);
+                unetpp::BatchNorm2d<double> bn_d("bn", spec);
+                randomize_affine(bn_d, rng);
+                unetpp::init_uniform(bn_d.running_mean().value, rng, -0.3, 0.3);
+                unetpp::init_uniform(bn_d.running_var().value, rng, 0.5, 2.0);
+                auto copy = [](const Tensor<double>& from, Tensor<float>& to) {
+                    for (int64_t i = 0; i < from.numel(); ++i) to[i] = float(from[i]);
+                };
+                copy(bn_d.weight().value, bn_f.weight().value);
+                copy(bn_d.bias().value, bn_f.bias().value);
+                copy(bn_d.running_mean().value, bn_f.running_mean().value);
+                copy(bn_d.running_var().value, bn_f.running_var().value);
+                Tensor<double> x_d = unetpp_test::random_tensor<double>(shape, rng);
+                Tensor<double> dy_d = unetpp_test::random_tensor<double>(shape, rng);
+                Tensor<float> x_f(shape), dy_f(shape), y_f(shape), dx_f(shape);
+                for (int64_t i = 0; i < x_d.numel(); ++i) {  // the same values in both types
+                    x_f[i] = float(x_d[i]);
+                    x_d[i] = x_f[i];
+                    dy_f[i] = float(dy_d[i]);
+                    dy_d[i] = dy_f[i];
+                }
+                Tensor<double> y_d(shape), dx_d(shape);
+                bn_f.forward(x_f.view(), y_f.view(), Mode::train, relu == 1);
+                bn_d.forward(x_d.view(), y_d.view(), Mode::train, relu == 1);
+                bn_f.backward(dy_f.view(), dx_f.view(), unetpp::GradWrite::assign);
+                bn_d.backward(dy_d.view(), dx_d.view(), unetpp::GradWrite::assign);
+                auto require_close = [&](const char* what, const Tensor<float>& got,
+                                         const Tensor<double>& want) {
+                    for (int64_t i = 0; i < got.numel(); ++i) {
+                        INFO(what << " at " << i << ": " << got[i] << " vs " << want[i]);
+                        REQUIRE(std::abs(got[i] - want[i]) <=
+                                kTolerance * std::max(1.0, std::abs(want[i])));
+                    }
+                };
+                require_close("dx", dx_f, dx_d);
+                require_close("dgamma", bn_f.weight().grad, bn_d.weight().grad);
+                require_close("dbeta", bn_f.bias().grad, bn_d.bias().grad);
+            }
         }
     }
 }

@@ -16,9 +16,9 @@
 // Running statistics follow PyTorch: running = (1 - momentum) running + momentum batch, with the
 // unbiased variance (M / (M - 1)) stored. momentum is in PyTorch's sense (Keras's momentum 0.99
 // is 0.01 here). They are non-trainable Parameters, saved with the model.
-// Sums run per channel in double, over 16 interleaved partial sums (vector adds; on AVX-512 the
-// backward's loops are written out in simd/batchnorm_avx512.hpp) combined in a fixed order, so
-// results do not depend on the thread count.
+// Sums run per channel in double, over 16 interleaved partial sums (vector adds; on AVX-512 and
+// AVX2 the backward's loops are written out in simd/batchnorm_avx512.hpp and batchnorm_avx2.hpp)
+// combined in a fixed order, so results do not depend on the thread count.
 // The batch variance comes from one pass: sums of (x - x0) and (x - x0)^2 with x0 the channel's
 // first element, a shift that keeps the subtraction var = E[d^2] - E[d]^2 accurate in double.
 
@@ -37,6 +37,14 @@
 
 #if defined(UNETPP_SIMD_AVX512)
 #include "unetpp/simd/batchnorm_avx512.hpp"
+namespace unetpp::detail {
+namespace bn_isa = avx512;
+}
+#elif defined(UNETPP_SIMD_AVX2)
+#include "unetpp/simd/batchnorm_avx2.hpp"
+namespace unetpp::detail {
+namespace bn_isa = avx2;
+}
 #endif
 
 namespace unetpp {
@@ -75,8 +83,8 @@ void lane_sums_shifted(const T* x, int64_t n, double shift, LaneSums& s) {
 
 // The gradient reaching the batch norm's output: g, or with a fused ReLU (y its output) what
 // the ReLU's backward would have added onto zero. A product with the 0/1 mask rather than a
-// select, which GCC keeps as a branch (the sign of y is unpredictable); float on AVX-512 masks
-// in simd/batchnorm_avx512.hpp instead. It differs from the select only for a non-finite g
+// select, which GCC keeps as a branch (the sign of y is unpredictable); float on AVX-512 and
+// AVX2 masks in simd/batchnorm_avx512.hpp and batchnorm_avx2.hpp instead. It differs from the select only for a non-finite g
 // (training stops on those) and in the sign of a zero, which the sums and the addition into
 // dx absorb.
 template <class T>
@@ -95,9 +103,9 @@ void lane_sums_product_impl(const T* g, const T* relu_y, const T* h, int64_t n, 
         b[l] = s.b[l];
     }
     int64_t i = 0;
-#if defined(UNETPP_SIMD_AVX512)
+#if defined(UNETPP_SIMD_AVX512) || defined(UNETPP_SIMD_AVX2)
     if constexpr (std::is_same<T, float>::value) {
-        i = avx512::bn_lane_sums(g, kRelu ? relu_y : nullptr, h, n, a, b);
+        i = bn_isa::bn_lane_sums(g, kRelu ? relu_y : nullptr, h, n, a, b);
     }
 #endif
     for (; i + L <= n; i += L) {
@@ -130,9 +138,9 @@ template <bool kRelu, bool kBatch, class T>
 void bn_backward_dx(bool assign, const T* g, const T* relu_y, const T* h, int64_t n, double k,
                     double M, double dbeta, double dgamma, T* dx) {
     int64_t i = 0;
-#if defined(UNETPP_SIMD_AVX512)
+#if defined(UNETPP_SIMD_AVX512) || defined(UNETPP_SIMD_AVX2)
     if constexpr (std::is_same<T, float>::value) {
-        i = avx512::bn_dx(kBatch, assign, g, kRelu ? relu_y : nullptr, h, n, k, M, dbeta,
+        i = bn_isa::bn_dx(kBatch, assign, g, kRelu ? relu_y : nullptr, h, n, k, M, dbeta,
                           dgamma, dx);
     }
 #endif
