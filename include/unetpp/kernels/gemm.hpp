@@ -121,7 +121,8 @@ void copy_span(int64_t n, const T* src, T* dst) {
 }
 
 // Writes rows x cols of src (row stride ld_src) transposed: dst[j*ld_dst + i] = src[i*ld_src + j]
-// for i < lanes (rows <= lanes <= 16 on AVX-512; rows i >= rows written as zero), j < cols.
+// for i < lanes (rows <= lanes; rows i >= rows written as zero), j < cols. Vectorised for
+// lanes <= 16 on AVX-512 and for lanes of 8 or 16 on AVX2.
 template <class T>
 void transpose_block(const T* src, int64_t ld_src, int64_t rows, int64_t cols, T* dst,
                      int64_t ld_dst, int64_t lanes) {
@@ -132,6 +133,18 @@ void transpose_block(const T* src, int64_t ld_src, int64_t rows, int64_t cols, T
             for (; j + 16 <= cols; j += 16) {
                 avx512::transpose_16(src + j, ld_src, int(rows), dst + j * ld_dst, ld_dst,
                                      int(lanes));
+            }
+        }
+    }
+#elif defined(UNETPP_SIMD_AVX2)
+    if constexpr (std::is_same<T, float>::value) {
+        if (lanes == 8 || lanes == 16) {
+            for (; j + 8 <= cols; j += 8) {
+                for (int64_t i0 = 0; i0 < lanes; i0 += 8) {
+                    const int valid = int(std::clamp<int64_t>(rows - i0, 0, 8));
+                    avx2::transpose_8(src + i0 * ld_src + j, ld_src, valid,
+                                      dst + j * ld_dst + i0, ld_dst);
+                }
             }
         }
     }

@@ -56,6 +56,36 @@ struct GemmKernel {
     }
 };
 
+// Transposes a rows x 8 block (rows <= 8) into 8 rows of 8 lanes:
+// dst[j*ld_dst + i] = src[i*ld_src + j] for j < 8, i < 8; source rows i >= rows read as zero.
+// Packs the B^T panels of a weight gradient, which the element-by-element loop of
+// transpose_block made cost half as much as the multiplication itself.
+inline void transpose_8(const float* src, int64_t ld_src, int rows, float* dst, int64_t ld_dst) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) {
+        r[i] = i < rows ? _mm256_loadu_ps(src + i * ld_src) : _mm256_setzero_ps();
+    }
+    // 1. interleave pairs of rows at 32-bit granularity
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    // 2. interleave at 64-bit granularity: within each 128-bit half, r[i] holds column j of
+    // rows 4q..4q+3 for the four columns j of that half
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    // 3. exchange 128-bit halves between the first and second group of four rows
+    for (int i = 0; i < 4; ++i) {
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + j * ld_dst, t[j]);
+}
+
 }  // namespace avx2
 }  // namespace detail
 }  // namespace unetpp
