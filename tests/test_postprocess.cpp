@@ -154,6 +154,11 @@ TEST_CASE("postprocess accepts {1, C, H, W} and rejects bad shapes", "[postproce
     Tensor<float> one_channel({1, 21, 23});
     REQUIRE_THROWS_WITH(unetpp::postprocess_probs(PostprocessConfig{}, one_channel),
                         Catch::Matchers::Contains("boundary_channel = -1"));
+    PostprocessConfig no_nucleus;  // no hint to drop a channel the pipeline cannot do without
+    no_nucleus.nucleus_channel = 5;
+    REQUIRE_THROWS_WITH(unetpp::postprocess_probs(no_nucleus, probs),
+                        Catch::Matchers::Contains("nucleus channel 5 out of range") &&
+                            !Catch::Matchers::Contains("channel = -1"));
     REQUIRE_THROWS_AS(unetpp::postprocess_probs(PostprocessConfig{}, Tensor<float>({21, 23})),
                       unetpp::ShapeError);
     REQUIRE_THROWS_AS(unetpp::postprocess_run(PostprocessConfig{}, Tensor<float>({21, 23}),

@@ -155,10 +155,13 @@ inline ConstTensorView<float> postprocess_channel(const Tensor<float>& probs, in
     }
     int64_t channels = probs.dim(r - 3), h = probs.dim(r - 2), w = probs.dim(r - 1);
     if (c < 0 || c >= channels) {
+        // the boundary map is optional, the nucleus map is not
+        const char* hint = std::string(which) == "boundary"
+                               ? " (set PostprocessConfig::boundary_channel = -1 when the network "
+                                 "has no boundary output)"
+                               : "";
         throw ShapeError(concat("postprocess_probs: ", which, " channel ", c, " out of range for ",
-                                channels, " channels in ", probs.shape().str(),
-                                " (set PostprocessConfig::boundary_channel = -1 when the ",
-                                "network has no boundary output)"));
+                                channels, " channels in ", probs.shape().str(), hint));
     }
     return ConstTensorView<float>(probs.data() + int64_t(c) * h * w, Shape{h, w});
 }
