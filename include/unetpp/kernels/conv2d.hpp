@@ -390,9 +390,9 @@ void conv2d_bias_grad(const Conv2dSpec& s, int64_t N, int64_t pixels, const T* d
 }
 
 // The weight (and bias, when dbias is not null) gradient of a batch by the fastest kernel this
-// build has for it, like conv2d_forward_batch: a direct kernel where conv2d_direct_preferred
-// (channels in the lanes when K = 16m and C >= 16, enough input channels for the threads),
-// else the GEMM lowering. ASSIGNS dweight and dbias.
+// build has for it, like conv2d_forward_batch: on AVX-512 the lanes kernel when K = 16m and
+// C >= 16 (any width); else, on AVX-512 and AVX2, the direct kernel on images at least
+// kDirectMinWidth wide; else the GEMM lowering. ASSIGNS dweight and dbias.
 template <class T>
 void conv2d_backward_weight_batch(const Conv2dSpec& s, const ConvGeometry& g, int64_t N,
                                   const T* x, const T* dy, T* dweight, T* dbias) {
@@ -426,9 +426,9 @@ void conv2d_backward_weight_batch(const Conv2dSpec& s, const ConvGeometry& g, in
 // Weight and bias gradients summed over the batch. x: N C H W, dy: N K OH OW, dweight: K C R S,
 // dbias: K values or nullptr. ASSIGNS dweight and dbias. Same requirements and guarantees as
 // conv2d_forward (the batch sum runs in a fixed order, independent of the thread count). Float
-// 3x3 stride-1 pad-1 layers take a direct kernel on AVX-512 builds (conv2d_direct.hpp) when
-// K = 16m and C >= 16, or when at least kDirectMinWidth wide; every other shape the GEMM
-// lowering.
+// 3x3 stride-1 pad-1 layers take a direct kernel (conv2d_direct.hpp): on AVX-512 builds when
+// K = 16m and C >= 16, and on AVX-512 and AVX2 builds when at least kDirectMinWidth wide; every
+// other shape the GEMM lowering.
 template <class T>
 void conv2d_backward_weight(const Conv2dSpec& spec, ConstTensorView<T> x, ConstTensorView<T> dy,
                             TensorView<T> dweight, T* dbias) {

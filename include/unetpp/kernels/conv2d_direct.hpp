@@ -14,7 +14,7 @@
 //
 // Method, per work unit (an image and a band of output rows, split over threads):
 //   1. copy the band's input rows, with one zero row above and below and one zero column left
-//      and right, into this thread's scratch (row length a multiple of 16, plus slack);
+//      and right, into this thread's scratch (row length a multiple of kLanes, plus slack);
 //   2. cut the band's output rows into vectors of kLanes pixels (16 on AVX-512, 8 on AVX2; the
 //      last of a row masked) and take them kMaxJV at a time (more when K <= 3); for each group,
 //      for each block of kMaxKB output channels (8 on AVX-512, 4 on AVX2; the last block
@@ -119,18 +119,12 @@ inline void conv2d_direct_pack_weights(const Conv2dSpec& s, const float* w, floa
     }
 }
 
-// Calls DirectKernel::run<KB, jv, Pairs> for a runtime jv in [1, JV] (run<KB, jv> on AVX2,
-// which has no paired rows).
+// Calls DirectKernel::run<KB, jv, Pairs> for a runtime jv in [1, JV].
 template <bool Pairs, int KB, int JV, class... Args>
 void conv2d_direct_dispatch_jv(int jv, Args... args) {
     if constexpr (JV >= 1) {
         if (jv == JV) {
-#if defined(UNETPP_SIMD_AVX512)
             DirectKernel::run<KB, JV, Pairs>(args...);
-#else
-            static_assert(!Pairs, "paired rows exist on AVX-512 only");
-            DirectKernel::run<KB, JV>(args...);
-#endif
         } else {
             conv2d_direct_dispatch_jv<Pairs, KB, JV - 1>(jv, args...);
         }

@@ -56,14 +56,17 @@ struct Conv3x3Kernel {
         return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskWindow + kLanes - n));
     }
 
-    // Writes (add: adds to) the KB x JV output vectors described above.
-    template <int KB, int JV>
+    // Writes (add: adds to) the KB x JV output vectors described above. Pairs (two output rows
+    // a vector, AVX-512's layout for 8-wide images) does not exist here: an 8-wide row fills
+    // one 8-lane vector.
+    template <int KB, int JV, bool Pairs = false>
     static void run(int64_t C, const float* xp, int64_t plane, int64_t ld, const int64_t* x_off,
                     const float* w, float* y, int64_t y_plane, const int64_t* y_off,
                     const Mask* mask, bool add, const float* bias, bool relu,
                     const float* gate = nullptr) {
         static_assert(KB >= 1 && KB <= kMaxKB && JV >= 1 && JV <= max_jv(KB),
                       "Conv3x3Kernel::run: the tile must fit in the 16 ymm registers");
+        static_assert(!Pairs, "Conv3x3Kernel::run: paired rows exist on AVX-512 only");
         __m256 acc[KB][JV];
 #pragma GCC unroll 4
         for (int kk = 0; kk < KB; ++kk) {
