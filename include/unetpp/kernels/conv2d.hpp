@@ -114,15 +114,9 @@ void conv2d_forward_batch_gemm(const Conv2dSpec& s, const ConvGeometry& g, int64
         GemmSpec mm = packed;
         mm.N = len;
         mm.ldb = ld_col, mm.ldc = pixels, mm.accumulate = accumulate || bias;
-        auto pack = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_valid, T* dst) {
+        auto pack = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_cols, T* dst) {
             for (int64_t kk = 0; kk < kc; ++kk) {
-                const T* src = col + (k0 + kk) * ld_col + j0;
-                if (n_valid == NR) {
-                    std::memcpy(dst + kk * NR, src, NR * sizeof(T));
-                } else {
-                    copy_span(n_valid, src, dst + kk * NR);
-                    std::fill(dst + kk * NR + n_valid, dst + (kk + 1) * NR, T(0));
-                }
+                gemm_pack_row<T, NR>(col + (k0 + kk) * ld_col + j0, n_cols, kk, kc, dst);
             }
         };
         gemm_prepacked(mm, w_packed, pack, y_band);
@@ -224,14 +218,20 @@ void conv2d_backward_weight_image(const Conv2dSpec& s, const ConvGeometry& g, co
     mm.M = s.K, mm.N = crs, mm.K = pixels;
     mm.lda = pixels, mm.ldb = pixels, mm.ldc = crs, mm.trans_b = true;
     mm.accumulate = accumulate;
-    auto pack = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_valid, T* dst) {
+    auto pack = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_cols, T* dst) {
         alignas(64) T rows_buffer[kLanes * kGemmKc];
-        for (int64_t j = 0; j < NR; j += kLanes) {
-            int64_t rows = std::max<int64_t>(0, std::min<int64_t>(kLanes, n_valid - j));
+        for (int64_t col = 0; col < n_cols; col += kLanes) {
+            const int64_t rows = std::min<int64_t>(kLanes, n_cols - col);
             for (int64_t i = 0; i < rows; ++i) {
-                im2col_segment(s, g, x, j0 + j + i, k0, kc, rows_buffer + i * kc);
+                im2col_segment(s, g, x, j0 + col + i, k0, kc, rows_buffer + i * kc);
             }
-            transpose_block(rows_buffer, kc, rows, kc, dst + j, NR, kLanes);
+            transpose_block(rows_buffer, kc, rows, kc, dst + (col / NR) * kc * NR + col % NR,
+                            NR, kLanes);
+        }
+        // a last panel's lane blocks past n_cols are zero
+        for (int64_t col = (n_cols + kLanes - 1) / kLanes * kLanes; col % NR != 0; col += kLanes) {
+            transpose_block(rows_buffer, kc, 0, kc, dst + (col / NR) * kc * NR + col % NR, NR,
+                            kLanes);
         }
     };
     gemm_packed(mm, dy, pack, dw);

@@ -5,10 +5,11 @@
 //
 // Method (after Goto and van de Geijn, "Anatomy of high-performance matrix multiplication",
 // ACM TOMS 2008, and the BLIS framework): A is packed once into column-interleaved row blocks of
-// at most kMaxMR rows; for each K block of at most kKc and each 32-wide (AVX-512) strip of
-// columns, the strip of B is packed into a contiguous panel that stays in L1 while the
-// register-blocked microkernel (simd/gemm_avx512.hpp, simd/gemm_avx2.hpp, or the portable one
-// below) sweeps every row block of A over it.
+// at most kMaxMR rows; for each K block of at most kKc and each NR-wide strip of columns (32 on
+// AVX-512, 16 on AVX2), the strip of B is packed into a contiguous panel that stays in L1 while
+// the register-blocked microkernel (simd/gemm_avx512.hpp, simd/gemm_avx2.hpp, or the portable
+// one below) sweeps every row block of A over it. Adjacent strips are packed a group at a time
+// (kGemmGroupFloats), so a wide row-major B is read in runs of several cache lines per row.
 //
 // Threads split the column strips, or the row blocks when M is the long side; every C element is
 // summed in the same k order whatever the thread count, so results are bit-identical for 1 or
@@ -92,6 +93,19 @@ void gemm_kernel_dispatch(int mr, int64_t kc, const T* a, const T* b, T* c, int6
 // K blocking: the packed B panel (kKc x NR) stays in L1, the packed A block in L2.
 constexpr int64_t kGemmKc = 256;
 
+// The B panels of one group of adjacent strips, packed in one call, take at most this many
+// values (64 KiB of float; one panel when a panel alone is larger). Packing strip by strip read
+// one cache line from each of kc rows of a wide row-major B, rows that lie N values apart, and
+// the hardware prefetchers do not follow a hundred such streams: a GEMM with 16 rows of A over
+// a 144 x 16384 B spent two thirds of its time waiting for B. A group reads each row in a run
+// of several lines.
+constexpr int64_t kGemmGroupFloats = 16384;
+
+// How many strips of NR columns make a group for K blocks of at most kc_max rows.
+inline int64_t gemm_group_strips(int64_t kc_max, int64_t nr) {
+    return std::max<int64_t>(1, kGemmGroupFloats / (kc_max * nr));
+}
+
 // Splits [0, n) into `blocks` nearly equal parts; returns the start of part b.
 inline int64_t even_split(int64_t n, int64_t blocks, int64_t b) {
     int64_t base = n / blocks, extra = n % blocks;
@@ -150,7 +164,9 @@ void transpose_block(const T* src, int64_t ld_src, int64_t rows, int64_t cols, T
     }
 #endif
     for (; j < cols; ++j) {
-        for (int64_t i = 0; i < lanes; ++i) dst[j * ld_dst + i] = i < rows ? src[i * ld_src + j] : T(0);
+        for (int64_t i = 0; i < lanes; ++i) {
+            dst[j * ld_dst + i] = i < rows ? src[i * ld_src + j] : T(0);
+        }
     }
 }
 
@@ -165,35 +181,48 @@ void gemm_pack_a(const GemmSpec& s, const T* a, int64_t r0, int64_t mr, int64_t 
     transpose_block(a + r0 * s.lda + k0, s.lda, mr, kc, dst, mr, mr);
 }
 
-// Packs op(B)[k0 + k, j0 + j] for k < kc, j < NR as dst[k*NR + j], zero past n_valid columns.
+// Copies row kk of a group's panels from src[0..n_cols): panel p (at dst + p*kc*NR) gets
+// src[p*NR .. p*NR + NR) in its row kk, zeros past n_cols.
+template <class T, int NR>
+void gemm_pack_row(const T* src, int64_t n_cols, int64_t kk, int64_t kc, T* dst) {
+    for (int64_t j = 0; j < n_cols; j += NR) {
+        T* out = dst + (j / NR) * kc * NR + kk * NR;
+        const int64_t n = std::min<int64_t>(NR, n_cols - j);
+        if (n == NR) {
+            std::memcpy(out, src + j, NR * sizeof(T));
+        } else {
+            copy_span(n, src + j, out);
+            std::fill(out + n, out + NR, T(0));
+        }
+    }
+}
+
+// Packs op(B)[k0 + k, j0 + j] for k < kc, j < n_cols into ceil(n_cols / NR) panels: panel p at
+// dst + p*kc*NR holds columns j0 + p*NR .. + NR as [k*NR + j], zero past n_cols. This is the
+// contract of every pack_b that gemm_prepacked takes.
 template <class T, int NR>
 void gemm_pack_b(const GemmSpec& s, const T* b, int64_t k0, int64_t kc, int64_t j0,
-                 int64_t n_valid, T* dst) {
+                 int64_t n_cols, T* dst) {
     if (!s.trans_b) {
-        // the next strip's rows: each row of a wide B is far from the last, and the hardware
-        // prefetcher does not follow that stride, so each strip would wait on memory
-        const bool next = j0 + 2 * NR <= s.N;
+        // the first line of the next group in each row: the group's own lines are read in a
+        // run, which the hardware prefetcher follows, but the jump to the next group's is not
+        const bool next = j0 + n_cols < s.N;
         for (int64_t k = 0; k < kc; ++k) {
             const T* row = b + (k0 + k) * s.ldb + j0;
-            if (next) {
-                for (int64_t j = 0; j < NR; j += 64 / int64_t(sizeof(T))) {
-                    __builtin_prefetch(row + NR + j);
-                }
-            }
-            if (n_valid == NR) {
-                std::memcpy(dst + k * NR, row, NR * sizeof(T));
-            } else {
-                copy_span(n_valid, row, dst + k * NR);
-                std::fill(dst + k * NR + n_valid, dst + (k + 1) * NR, T(0));
-            }
+            if (next) __builtin_prefetch(row + n_cols);
+            gemm_pack_row<T, NR>(row, n_cols, k, kc, dst);
         }
         return;
     }
-    // B^T is stored: column block j of the panel is a transposed block of rows of b
+    // B^T is stored: column block j of a panel is a transposed block of rows of b
     constexpr int64_t kLanes = NR < 16 ? NR : 16;
-    for (int64_t j = 0; j < NR; j += kLanes) {
-        int64_t rows = std::max<int64_t>(0, std::min<int64_t>(kLanes, n_valid - j));
-        transpose_block(b + (j0 + j) * s.ldb + k0, s.ldb, rows, kc, dst + j, NR, kLanes);
+    for (int64_t p = 0; p * NR < n_cols; ++p) {
+        for (int64_t j = 0; j < NR; j += kLanes) {
+            const int64_t col = p * NR + j;
+            const int64_t rows = std::max<int64_t>(0, std::min<int64_t>(kLanes, n_cols - col));
+            transpose_block(b + (j0 + col) * s.ldb + k0, s.ldb, rows, kc, dst + p * kc * NR + j,
+                            NR, kLanes);
+        }
     }
 }
 
@@ -212,13 +241,16 @@ void gemm_pack_a_all(const GemmSpec& s, const T* a, int max_mr, T* a_packed) {
     });
 }
 
-// The packed driver on an A packed by gemm_pack_a_all. pack_b(k0, kc, j0, n_valid, dst) fills
-// one B panel, so convolutions can pack straight from an image. Requires M, N, K > 0.
+// The packed driver on an A packed by gemm_pack_a_all. pack_b(k0, kc, j0, n_cols, dst) fills
+// the panels of one group of strips as gemm_pack_b does, so convolutions can pack straight from
+// an image. Requires M, N, K > 0.
 template <class T, class PackB>
 void gemm_prepacked(const GemmSpec& s, const T* a_packed, PackB&& pack_b, T* c) {
     using Kernel = typename GemmKernelFor<T>::type;
     constexpr int NR = Kernel::kNR;
     const GemmBlocking blk(s.M, s.K, Kernel::kMaxMR);
+    const int64_t kc_max = even_split(s.K, blk.k_blocks, 1);
+    const int64_t group = gemm_group_strips(kc_max, NR);
 
     // Each work unit is a range of column strips times a range of row blocks. Every C element is
     // summed in K-block order whoever runs it, so the split is free to follow the shape: whole
@@ -233,35 +265,44 @@ void gemm_prepacked(const GemmSpec& s, const T* a_packed, PackB&& pack_b, T* c) 
     } else if (strips < threads) {
         row_groups = std::min(blk.row_blocks, (threads + strips - 1) / strips);
     }
-    auto block = [&](int64_t strip, int64_t kb, int64_t rb_lo, int64_t rb_hi, T* b_panel) {
+    // One K block of the strips [strip_lo, strip_hi) (at most `group` of them) against the row
+    // blocks [rb_lo, rb_hi).
+    auto block = [&](int64_t strip_lo, int64_t strip_hi, int64_t kb, int64_t rb_lo,
+                     int64_t rb_hi, T* b_panels) {
         int64_t k0 = even_split(s.K, blk.k_blocks, kb);
         int64_t kc = even_split(s.K, blk.k_blocks, kb + 1) - k0;
-        int64_t j0 = strip * NR;
-        int64_t n_valid = std::min<int64_t>(NR, s.N - j0);
-        pack_b(k0, kc, j0, n_valid, b_panel);
+        const int64_t j_lo = strip_lo * NR, j_hi = std::min<int64_t>(s.N, strip_hi * NR);
+        pack_b(k0, kc, j_lo, j_hi - j_lo, b_panels);
         bool acc = s.accumulate || kb > 0;
-        for (int64_t rb = rb_lo; rb < rb_hi; ++rb) {
-            int64_t r0 = even_split(s.M, blk.row_blocks, rb);
-            int mr = int(even_split(s.M, blk.row_blocks, rb + 1) - r0);
-            gemm_kernel_dispatch<Kernel>(mr, kc, a_packed + k0 * s.M + r0 * kc, b_panel,
-                                         c + r0 * s.ldc + j0, s.ldc, n_valid, acc);
+        for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
+            const T* panel = b_panels + (strip - strip_lo) * kc * NR;
+            int64_t j0 = strip * NR;
+            int64_t n_valid = std::min<int64_t>(NR, s.N - j0);
+            for (int64_t rb = rb_lo; rb < rb_hi; ++rb) {
+                int64_t r0 = even_split(s.M, blk.row_blocks, rb);
+                int mr = int(even_split(s.M, blk.row_blocks, rb + 1) - r0);
+                gemm_kernel_dispatch<Kernel>(mr, kc, a_packed + k0 * s.M + r0 * kc, panel,
+                                             c + r0 * s.ldc + j0, s.ldc, n_valid, acc);
+            }
         }
     };
     auto run = [&](int64_t strip_lo, int64_t strip_hi, int64_t rb_lo, int64_t rb_hi) {
-        T* b_panel = scratch<T>(ScratchSlot::kGemmB, kGemmKc * NR + NR);
+        T* b_panels = scratch<T>(ScratchSlot::kGemmB, group * kc_max * NR + NR);
         if (split_rows) {
             // K block outermost: the unit's slice of packed A for one K block stays in L2 while
-            // each strip's panel sweeps it
+            // each group's panels sweep it
             for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
-                for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
-                    block(strip, kb, rb_lo, rb_hi, b_panel);
+                for (int64_t g = strip_lo; g < strip_hi; g += group) {
+                    block(g, std::min(strip_hi, g + group), kb, rb_lo, rb_hi, b_panels);
                 }
             }
             return;
         }
-        // strip outermost: B is read one strip at a time, along k, as the prefetcher likes
-        for (int64_t strip = strip_lo; strip < strip_hi; ++strip) {
-            for (int64_t kb = 0; kb < blk.k_blocks; ++kb) block(strip, kb, rb_lo, rb_hi, b_panel);
+        // group outermost: B is read one group of strips at a time, along k
+        for (int64_t g = strip_lo; g < strip_hi; g += group) {
+            for (int64_t kb = 0; kb < blk.k_blocks; ++kb) {
+                block(g, std::min(strip_hi, g + group), kb, rb_lo, rb_hi, b_panels);
+            }
         }
     };
     parallel_for(0, strip_groups * row_groups, [&](int64_t unit) {
@@ -365,8 +406,8 @@ void gemm(const GemmSpec& spec, const T* a, const T* b, T* c) {
     }
 #endif
     using Kernel = typename detail::GemmKernelFor<T>::type;
-    auto pack_b = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_valid, T* dst) {
-        detail::gemm_pack_b<T, Kernel::kNR>(spec, b, k0, kc, j0, n_valid, dst);
+    auto pack_b = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_cols, T* dst) {
+        detail::gemm_pack_b<T, Kernel::kNR>(spec, b, k0, kc, j0, n_cols, dst);
     };
     detail::gemm_packed(spec, a, pack_b, c);
 }
