@@ -56,6 +56,37 @@ TEST_CASE("model_load gives each image kind its own post-processing or the overa
           unetpp::postprocess_config_to_string(post.overall));
 }
 
+TEST_CASE("model_load gives a kind without its own key the overall config, not a neighbour's",
+          "[examples][postprocess]") {
+    // The layout nuclei_tune wrote on 2026-12-04: fluorescence and H&E tuned on their own,
+    // brightfield (two validation images) on the overall config. GCC 12 at -O2 with
+    // -march=native on an AVX-512 Xeon once compiled model_load so that brightfield got H&E's
+    // config.
+    const std::string overall =
+        "mask_threshold=0.6 marker_threshold=0.6 marker_erosion=0 min_object_size=30";
+    const std::string path = temp_path("neighbour");
+    write_model(path, {{examples::kPostprocessKey, overall},
+                       {"nuclei.postprocess.fluorescence",
+                        "mask_threshold=0.6 marker_threshold=0.9 min_object_size=30"},
+                       {"nuclei.postprocess.he",
+                        "mask_threshold=0.7 marker_threshold=0.7 marker_erosion=2 "
+                        "min_object_size=60"}});
+    examples::KindPostprocess post;
+    examples::model_load(path, nullptr, &post);
+    std::remove(path.c_str());
+
+    const auto& bf = post(ImageKind::brightfield);
+    CHECK(bf.mask_threshold == Approx(0.6f));
+    CHECK(bf.marker_threshold == Approx(0.6f));
+    CHECK(bf.marker_erosion == 0);
+    CHECK(bf.min_object_size == 30);
+    CHECK(post(ImageKind::fluorescence).marker_threshold == Approx(0.9f));
+    CHECK(post(ImageKind::fluorescence).marker_erosion == 0);
+    CHECK(post(ImageKind::he).mask_threshold == Approx(0.7f));
+    CHECK(post(ImageKind::he).marker_erosion == 2);
+    CHECK(post(ImageKind::he).min_object_size == 60);
+}
+
 TEST_CASE("model_load refuses a bad per-kind post-processing naming the file and the key",
           "[examples][postprocess][errors]") {
     const std::string path = temp_path("bad");
