@@ -84,9 +84,9 @@ void lane_sums_shifted(const T* x, int64_t n, double shift, LaneSums& s) {
 // The gradient reaching the batch norm's output: g, or with a fused ReLU (y its output) what
 // the ReLU's backward would have added onto zero. A product with the 0/1 mask rather than a
 // select, which GCC keeps as a branch (the sign of y is unpredictable); float on AVX-512 and
-// AVX2 masks in simd/batchnorm_avx512.hpp and batchnorm_avx2.hpp instead. It differs from the select only for a non-finite g
-// (training stops on those) and in the sign of a zero, which the sums and the addition into
-// dx absorb.
+// AVX2 masks in simd/batchnorm_avx512.hpp and batchnorm_avx2.hpp instead. It differs from the
+// select only for a non-finite g (training stops on those) and in the sign of a zero, which the
+// sums and the addition into dx absorb.
 template <class T>
 inline T bn_output_grad(T g, T y) {
     return g * T(y > T(0));

@@ -11,10 +11,11 @@
 // vectors and a broadcast in the 32 registers. With few output channels (KB <= 3, the input
 // gradient of a first layer on 3 colour channels) a tap would make only 3 x 3 FMAs per 6 loads,
 // so up to kMaxJVFew vectors are taken instead: the KB weights are broadcast first and each
-// input vector is loaded, used KB times and dropped (3 x 8: 24 accumulators, 3 weights, 1 input). Output vector v goes to y + kk*y_plane + y_off[v]
-// under mask[v] (the tail of a row narrower than a multiple of 16), plus what y held (add) or
-// plus bias[kk] (bias not null), added to the finished sum in both cases, then clamped at 0
-// when relu (a ReLU fused into the store). With a gate (laid out like y), the sum is first
+// input vector is loaded, used KB times and dropped (3 x 8: 24 accumulators, 3 weights, 1
+// input). Output vector v goes to y + kk*y_plane + y_off[v] under mask[v] (the tail of a row
+// narrower than a multiple of 16), plus what y held (add) or plus bias[kk] (bias not null),
+// added to the finished sum in both cases, then clamped at 0 when relu (a ReLU fused into the
+// store). With a gate (laid out like y), the sum is first
 // zeroed where gate <= 0: a backward-data pass that applies the derivative of the ReLU whose
 // output was its forward's input, as relu_backward would after it.
 
