@@ -59,9 +59,9 @@ TEST_CASE("model_load gives each image kind its own post-processing or the overa
 TEST_CASE("model_load gives a kind without its own key the overall config, not a neighbour's",
           "[examples][postprocess]") {
     // The layout nuclei_tune wrote on 2026-12-04: fluorescence and H&E tuned on their own,
-    // brightfield (two validation images) on the overall config. GCC 12 at -O2 with
-    // -march=native on an AVX-512 Xeon once compiled model_load so that brightfield got H&E's
-    // config.
+    // brightfield (two validation images) on the overall config. GCC 12 at -O2 and -O3 with
+    // -march=native (without -mtune=generic) on an AVX-512 Xeon compiled model_load so that
+    // brightfield got H&E's config.
     const std::string overall =
         "mask_threshold=0.6 marker_threshold=0.6 marker_erosion=0 min_object_size=30";
     const std::string path = temp_path("neighbour");

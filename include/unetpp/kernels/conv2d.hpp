@@ -219,19 +219,16 @@ void conv2d_backward_weight_image(const Conv2dSpec& s, const ConvGeometry& g, co
     mm.lda = pixels, mm.ldb = pixels, mm.ldc = crs, mm.trans_b = true;
     mm.accumulate = accumulate;
     auto pack = [&](int64_t k0, int64_t kc, int64_t j0, int64_t n_cols, T* dst) {
+        // every lane block of every panel, as gemm_pack_b does; those past n_cols get zeros
         alignas(64) T rows_buffer[kLanes * kGemmKc];
-        for (int64_t col = 0; col < n_cols; col += kLanes) {
-            const int64_t rows = std::min<int64_t>(kLanes, n_cols - col);
+        const int64_t panel_cols = (n_cols + NR - 1) / NR * NR;
+        for (int64_t col = 0; col < panel_cols; col += kLanes) {
+            const int64_t rows = std::max<int64_t>(0, std::min<int64_t>(kLanes, n_cols - col));
             for (int64_t i = 0; i < rows; ++i) {
                 im2col_segment(s, g, x, j0 + col + i, k0, kc, rows_buffer + i * kc);
             }
             transpose_block(rows_buffer, kc, rows, kc, dst + (col / NR) * kc * NR + col % NR,
                             NR, kLanes);
-        }
-        // a last panel's lane blocks past n_cols are zero
-        for (int64_t col = (n_cols + kLanes - 1) / kLanes * kLanes; col % NR != 0; col += kLanes) {
-            transpose_block(rows_buffer, kc, 0, kc, dst + (col / NR) * kc * NR + col % NR, NR,
-                            kLanes);
         }
     };
     gemm_packed(mm, dy, pack, dw);

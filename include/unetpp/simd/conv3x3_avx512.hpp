@@ -15,9 +15,9 @@
 // input). Output vector v goes to y + kk*y_plane + y_off[v] under mask[v] (the tail of a row
 // narrower than a multiple of 16), plus what y held (add) or plus bias[kk] (bias not null),
 // added to the finished sum in both cases, then clamped at 0 when relu (a ReLU fused into the
-// store). With a gate (laid out like y), the sum is first
-// zeroed where gate <= 0: a backward-data pass that applies the derivative of the ReLU whose
-// output was its forward's input, as relu_backward would after it.
+// store). With a gate (laid out like y), the sum is first zeroed where gate <= 0: a
+// backward-data pass that applies the derivative of the ReLU whose output was its forward's
+// input, as relu_backward would after it.
 
 #include <immintrin.h>
 
